@@ -1,0 +1,1 @@
+"""Streamlit dashboard: draws what the core computed; holds no signal processing."""

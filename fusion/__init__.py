@@ -1,0 +1,1 @@
+"""Fusion layer: ``ImuBatch`` -> orientation -> pelvic angles, lateral shift, events and metrics. No I/O."""
