@@ -3,7 +3,8 @@
 Devices without timestamps (WitMotion) only give arrival times, which carry BLE latency and jitter.
 ``ArrivalClock`` keeps a lower envelope of ``arrival - seq / rate`` (latency is never negative), so
 jitter does not move sample times, and declares lost samples when a packet arrives later than the
-grid allows by more than the jitter tolerance.
+grid allows by more than the jitter tolerance. Without device timestamps the size of a gap is known
+only to within the latency jitter: the typical latency above the envelope is subtracted first.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ArrivalClock:
         self.next_seq = 0
         self._t0: float | None = None
         self._last_arrival = 0.0
+        self._typical_excess_s = 0.0
 
     def assign(self, arrival_s: float, n: int) -> tuple[np.ndarray, int]:
         """(seq of the ``n`` samples, samples declared lost just before them)."""
@@ -39,8 +41,10 @@ class ArrivalClock:
             self._t0 += self.drift * max(arrival_s - self._last_arrival, 0.0)
             excess_s = arrival_s - self._t0 - (self.next_seq + n - 1) / self.rate
             if excess_s > self.jitter_tolerance_s:
-                lost = int(round(excess_s * self.rate))
+                lost = max(0, int(round((excess_s - self._typical_excess_s) * self.rate)))
                 self.next_seq += lost
+            else:
+                self._typical_excess_s += 0.05 * (excess_s - self._typical_excess_s)
             self._t0 = min(self._t0, arrival_s - (self.next_seq + n - 1) / self.rate)
         self._last_arrival = arrival_s
         seq = np.arange(self.next_seq, self.next_seq + n, dtype=np.int64)

@@ -1,0 +1,70 @@
+"""Put samples on the fixed grid that fixed-rate filters need, and keep gaps visible.
+
+BLE loses packets; ``ImuBatch.seq`` says where. The orientation filter needs one sample per grid
+step, so missing samples are filled by linear interpolation between their neighbours and marked
+``valid = False`` so every later stage (angles, events, metrics) can leave them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pelvio.sensor.batch import ImuBatch
+
+
+@dataclass(frozen=True)
+class GridSamples:
+    """Samples on the nominal grid: every ``seq`` from first to last, gaps filled."""
+
+    seq: np.ndarray
+    t_s: np.ndarray
+    acc_mps2: np.ndarray
+    gyr_rps: np.ndarray
+    valid: np.ndarray
+    """(N,) bool: False where the sample was lost and filled by interpolation."""
+
+
+class GapFiller:
+    """Stateful: the last sample of one chunk bridges a gap that ends in the next chunk."""
+
+    def __init__(self, sampling_rate_hz: float) -> None:
+        self.rate = float(sampling_rate_hz)
+        self._last: tuple[int, np.ndarray, np.ndarray] | None = None
+        self.filled = 0
+        self.dropped = 0
+
+    def update(self, batch: ImuBatch) -> GridSamples:
+        seq, acc, gyr = batch.seq, batch.acc_mps2, batch.gyr_rps
+        keep = _strictly_increasing(seq, None if self._last is None else self._last[0])
+        self.dropped += int(len(seq) - keep.sum())
+        seq, acc, gyr = seq[keep], acc[keep], gyr[keep]
+        if len(seq) == 0:
+            return _grid(np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, bool), self.rate)
+        if self._last is not None:
+            seq_all = np.concatenate([[self._last[0]], seq])
+            acc_all = np.vstack([self._last[1], acc])
+            gyr_all = np.vstack([self._last[2], gyr])
+        else:
+            seq_all, acc_all, gyr_all = seq, acc, gyr
+        grid = np.arange(seq_all[0], seq_all[-1] + 1, dtype=np.int64)
+        valid = np.zeros(len(grid), bool)
+        valid[seq_all - seq_all[0]] = True
+        acc_g = np.column_stack([np.interp(grid, seq_all, acc_all[:, k]) for k in range(3)])
+        gyr_g = np.column_stack([np.interp(grid, seq_all, gyr_all[:, k]) for k in range(3)])
+        start = 1 if self._last is not None else 0
+        self._last = (int(seq[-1]), acc[-1].copy(), gyr[-1].copy())
+        self.filled += int((~valid[start:]).sum())
+        return _grid(grid[start:], acc_g[start:], gyr_g[start:], valid[start:], self.rate)
+
+
+def _strictly_increasing(seq: np.ndarray, after: int | None) -> np.ndarray:
+    """Mask keeping samples whose seq is above every earlier one (duplicates and rewinds dropped)."""
+    prev = np.maximum.accumulate(np.concatenate([[-1 if after is None else after], seq]))[:-1]
+    return seq > prev
+
+
+def _grid(seq: np.ndarray, acc: np.ndarray, gyr: np.ndarray, valid: np.ndarray, rate: float) -> GridSamples:
+    return GridSamples(seq=seq, t_s=seq / rate, acc_mps2=np.ascontiguousarray(acc),
+                       gyr_rps=np.ascontiguousarray(gyr), valid=valid)

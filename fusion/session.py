@@ -1,0 +1,144 @@
+"""Whole-session analysis: calibration, angles, steps and per-side metrics of one recording.
+
+Runs the same ``PelvisPipeline`` as the live view, in chunks so long files report progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pelvio.errors import CalibrationError
+from pelvio.fusion.calibration import Calibration
+from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, symmetry_index
+from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
+from pelvio.sensor.batch import ImuBatch
+
+MIN_STEPS_PER_SIDE = 10
+"""Fewer usable steps on a side than this and Pelvio says so instead of comparing sides."""
+DROP_DIFFERENCE_FLAG_DEG = 2.0
+"""Side difference in gait pelvic drop worth pointing out (biomech notes: > 2 deg)."""
+
+ANGLES = (("tilt", "tilt_deg"), ("obliquity", "obliquity_deg"), ("rotation", "rotation_deg"))
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class SessionAnalysis:
+    sampling_rate_hz: float
+    calibration: Calibration
+    series: PelvisSeries
+    steps: Steps
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return float(len(self.series) / self.sampling_rate_hz)
+
+    def angle_summary(self) -> dict[str, dict[str, float]]:
+        """Per angle (deg): median, 5th and 95th percentile and their range, over calibrated valid samples."""
+        ok = self.series.calibrated & self.series.valid
+        out = {}
+        for name, attr in ANGLES:
+            v = getattr(self.series, attr)[ok]
+            if len(v) == 0:
+                out[name] = {"median": np.nan, "p5": np.nan, "p95": np.nan, "range": np.nan}
+                continue
+            p5, med, p95 = np.percentile(v, [5, 50, 95])
+            out[name] = {"median": float(med), "p5": float(p5), "p95": float(p95), "range": float(p95 - p5)}
+        return out
+
+    def side_values(self) -> dict[str, dict[str, float]]:
+        """Median per-step metrics for each stance side."""
+        metrics = {
+            "steps": lambda m: float(m.sum()),
+            "step_time_s": lambda m: _median(self.steps.step_time_s[m]),
+            "drop_deg": lambda m: _median(self.steps.drop_deg[m]),
+            "drop_from_neutral_deg": lambda m: _median(self.steps.drop_from_neutral_deg[m]),
+            "excursion_cm": lambda m: _median(self.steps.excursion_m[m]) * 100.0,
+        }
+        return {side: {k: f(self.steps.usable(side)) for k, f in metrics.items()} for side in (LEFT, RIGHT)}
+
+    def summary_rows(self) -> list[dict]:
+        """Per-side table rows: metric, unit, left, right, symmetry index (%)."""
+        sides = self.side_values()
+        labels = {
+            "steps": ("steps (stance side)", ""),
+            "step_time_s": ("step time", "s"),
+            "drop_deg": ("contralateral pelvic drop", "deg"),
+            "drop_from_neutral_deg": ("drop below standing neutral", "deg"),
+            "excursion_cm": ("lateral shift toward stance side", "cm"),
+        }
+        rows = []
+        for key, (label, unit) in labels.items():
+            left, right = sides[LEFT][key], sides[RIGHT][key]
+            rows.append({"metric": label, "unit": unit, "left": left, "right": right,
+                         "symmetry_index_pct": symmetry_index(left, right) if key != "steps" else np.nan})
+        return rows
+
+    def to_dict(self) -> dict:
+        return {
+            "duration_s": self.duration_s,
+            "sampling_rate_hz": self.sampling_rate_hz,
+            "calibration": self.calibration.to_dict(),
+            "angles_deg": self.angle_summary(),
+            "sides": self.side_values(),
+            "flags": self.flags,
+        }
+
+
+def _median(v: np.ndarray) -> float:
+    return float(np.median(v)) if len(v) else float("nan")
+
+
+def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0) -> Calibration:
+    """The first 'stand still, then walk' calibration in a recording, found by the live pipeline's code."""
+    pipeline = PelvisPipeline(batch.sampling_rate_hz)
+    for chunk in batch.chunks(max(1, int(chunk_s * batch.sampling_rate_hz))):
+        pipeline.update(chunk)
+        if pipeline.calibration is not None:
+            return pipeline.calibration
+    raise CalibrationError(
+        f"cannot calibrate this recording ({pipeline.calibration_status}): it needs a few seconds of quiet "
+        "standing followed by about 10 steps of straight walking"
+    )
+
+
+def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, progress: Progress | None = None,
+            chunk_s: float = 10.0) -> SessionAnalysis:
+    """Angles, steps and per-side metrics of a whole recording; ``progress`` gets 0..1."""
+    rate = batch.sampling_rate_hz
+    calibration = calibration or find_calibration(batch, chunk_s=chunk_s)
+    pipeline = PelvisPipeline(rate, calibration=calibration)
+    chunks = batch.chunks(max(1, int(chunk_s * rate))) if len(batch) else []
+    parts = []
+    for i, chunk in enumerate(chunks):
+        parts.append(pipeline.update(chunk))
+        if progress:
+            progress((i + 1) / len(chunks))
+    series = PelvisSeries.concat(parts)
+    steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
+                         series.valid, rate)
+    result = SessionAnalysis(rate, calibration, series, steps)
+    result.flags = gait_flags(result.side_values())
+    return result
+
+
+def gait_flags(sides: dict[str, dict[str, float]]) -> list[str]:
+    """Plain-language findings, only with enough steps. Pelvio describes movement; it does not diagnose."""
+    left, right = sides[LEFT], sides[RIGHT]
+    if min(left["steps"], right["steps"]) < MIN_STEPS_PER_SIDE:
+        return [f"Not enough walking to compare sides: {int(left['steps'])} left and {int(right['steps'])} "
+                f"right steps (at least {MIN_STEPS_PER_SIDE} each needed)."]
+    diff = left["drop_deg"] - right["drop_deg"]
+    if abs(diff) <= DROP_DIFFERENCE_FLAG_DEG:
+        return [f"Pelvic drop is similar on both sides (left stance {left['drop_deg']:.1f}°, "
+                f"right stance {right['drop_deg']:.1f}°)."]
+    weak, strong = (LEFT, RIGHT) if diff > 0 else (RIGHT, LEFT)
+    swing = RIGHT if weak == LEFT else LEFT
+    return [f"When you stand on your {weak} leg your {swing} pelvis drops {sides[weak]['drop_deg']:.1f}° "
+            f"({strong} stance: {sides[strong]['drop_deg']:.1f}°) — a pattern often linked to a weak "
+            f"{weak} gluteus medius."]
