@@ -96,7 +96,7 @@ class Calibrator:
 
     def _scan_stand(self, seq, acc, gyr, valid, i: int) -> int:
         still = (np.linalg.norm(gyr[i:], axis=1) < self.still_gyr_rps) \
-            & (np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_MPS2) < self.still_acc_mps2) & valid[i:]
+            & (np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_MPS2) < self.still_acc_mps2)
         moving = np.flatnonzero(~still)
         end = i + (moving[0] if len(moving) else len(still))
         if end > i:

@@ -63,7 +63,7 @@ def lateral_shift_filter_sos(sampling_rate_hz: float, cutoff_hz: float) -> np.nd
 
 def pelvis_heading(r_ep: Rotation) -> np.ndarray:
     """Heading (rad, about earth z) of the pelvis anterior axis."""
-    x = r_ep.apply([1.0, 0.0, 0.0])
+    x = np.atleast_2d(r_ep.apply([1.0, 0.0, 0.0]))
     return np.arctan2(x[:, 1], x[:, 0])
 
 

@@ -1,0 +1,55 @@
+"""The `pelvio` command as a user runs it: a real process, real files."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def pelvio(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pelvio", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_simulate_then_analyze_reports_the_weak_side(tmp_path):
+    sim = pelvio("simulate", "--weak-side", "right", "--drop-deg", "5", "--seconds", "50", "--seed", "3",
+                 "--athlete", "A1", cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    path = tmp_path / sim.stdout.strip()
+    assert path.parent == tmp_path / "recordings" and path.suffix == ".arrows"
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["athlete"] == "A1" and sidecar["calibration"]["quality"] > 0.5
+
+    out = pelvio("analyze", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    row = re.search(r"contralateral pelvic drop \(deg\)\s+([\d.]+)\s+([\d.]+)", out.stdout)
+    left, right = float(row[1]), float(row[2])
+    assert right - left == pytest.approx(5.0, abs=1.0)
+    assert "stand on your right leg your left pelvis drops" in out.stdout
+
+    js = json.loads(pelvio("analyze", str(path), "--json", cwd=tmp_path).stdout)
+    assert js["sides"]["right"]["drop_deg"] > js["sides"]["left"]["drop_deg"] + 4
+
+
+def test_broken_recording_is_one_plain_line(tmp_path):
+    bad = tmp_path / "bad.arrows"
+    bad.write_bytes(b"this is not a recording")
+    out = pelvio("analyze", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pelvio: error: ") and "bad.arrows" in lines[0]
+
+
+def test_bad_option_value_is_a_plain_error(tmp_path):
+    out = pelvio("simulate", "--rate", "1000", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "between 50 and 400 Hz" in out.stderr
+
+
+def test_missing_file(tmp_path):
+    out = pelvio("analyze", "nope.arrows", cwd=tmp_path)
+    assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
