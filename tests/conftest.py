@@ -27,6 +27,12 @@ def decode_session(config: SimConfig) -> Decoded:
 
 
 @pytest.fixture(scope="session")
+def decode():
+    """``decode(config)``: simulate and decode a session (a fixture, so test files need not import conftest)."""
+    return decode_session
+
+
+@pytest.fixture(scope="session")
 def walk_left_weak() -> Decoded:
     """60 s walk, 15 deg clip misalignment, Trendelenburg: right side drops 6 deg more in left stance."""
     return decode_session(SimConfig(activity="walk", duration_s=60.0, sampling_rate_hz=100.0,

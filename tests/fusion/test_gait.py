@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import decode_session
 
 from pelvio.fusion.gait import symmetry_index
 from pelvio.fusion.session import analyze
@@ -27,8 +26,8 @@ def test_steps_and_sides_match_truth(walk_left_weak):
 
 
 @pytest.mark.parametrize("weak", ["left", "right"])
-def test_per_side_drop_matches_the_simulated_trendelenburg(weak, walk_left_weak):
-    d = walk_left_weak if weak == "left" else decode_session(
+def test_per_side_drop_matches_the_simulated_trendelenburg(weak, walk_left_weak, decode):
+    d = walk_left_weak if weak == "left" else decode(
         SimConfig(activity="walk", duration_s=60.0, weak_side="right", drop_deg=6.0, seed=12))
     result = analyze(d.batch)
     sides = result.side_values()
@@ -43,15 +42,15 @@ def test_per_side_drop_matches_the_simulated_trendelenburg(weak, walk_left_weak)
     assert f"stand on your {weak} leg" in result.flags[0]
 
 
-def test_symmetric_walk_is_not_flagged():
-    result = analyze(decode_session(SimConfig(activity="walk", duration_s=40.0, seed=4)).batch)
+def test_symmetric_walk_is_not_flagged(decode):
+    result = analyze(decode(SimConfig(activity="walk", duration_s=40.0, seed=4)).batch)
     sides = result.side_values()
     assert abs(sides["left"]["drop_deg"] - sides["right"]["drop_deg"]) < 1.0
     assert result.flags[0].startswith("Pelvic drop is similar")
 
 
-def test_too_few_steps_says_so():
-    result = analyze(decode_session(SimConfig(activity="walk", duration_s=14.0, seed=4)).batch)
+def test_too_few_steps_says_so(decode):
+    result = analyze(decode(SimConfig(activity="walk", duration_s=14.0, seed=4)).batch)
     assert result.flags[0].startswith("Not enough walking to compare sides")
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import decode_session
 
 from pelvio.conventions import rotation_from_quat
 from pelvio.errors import CalibrationError
@@ -67,8 +66,8 @@ def test_live_calibration_starts_angles_at_the_same_sample_whatever_the_chunking
     np.testing.assert_allclose(chunked.obliquity_deg[first:], whole.obliquity_deg[first:], atol=1e-9)
 
 
-def test_lost_packets_are_filled_marked_and_angles_stay_accurate():
-    d = decode_session(SimConfig(activity="walk", duration_s=45.0, sampling_rate_hz=200.0, packet_loss=0.03,
+def test_lost_packets_are_filled_marked_and_angles_stay_accurate(decode):
+    d = decode(SimConfig(activity="walk", duration_s=45.0, sampling_rate_hz=200.0, packet_loss=0.03,
                                  loss_burst_packets=3.0, jitter_s=0.02, seed=5))
     assert d.stream.stats.lost_samples > 0
     s = analyze(d.batch).series
@@ -90,7 +89,7 @@ def test_lateral_shift_follows_the_truth(walk_left_weak):
     assert np.sqrt(np.mean((est - truth) ** 2)) < 0.01
 
 
-def test_standing_only_cannot_calibrate_and_says_why():
-    d = decode_session(SimConfig(activity="stand", duration_s=20.0, calibration_prelude=False, seed=2))
+def test_standing_only_cannot_calibrate_and_says_why(decode):
+    d = decode(SimConfig(activity="stand", duration_s=20.0, calibration_prelude=False, seed=2))
     with pytest.raises(CalibrationError, match="quiet standing followed by about 10 steps"):
         analyze(d.batch)

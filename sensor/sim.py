@@ -1,0 +1,782 @@
+"""Simulated sacral IMU: what a clip on the sacrum measures for a known pelvis motion, as raw bytes.
+
+The pelvis pose is a smooth analytic function of time (sums of sinusoids and smooth bumps under C2
+envelopes), so the ideal signals follow from the rigid-body definitions alone:
+
+* orientation ``R_es(t) = Rz(heading) * Baker(rotation, obliquity, tilt) * R_ps`` (sensor -> earth),
+* specific force ``f_s = R_es^T (p'' + [0, 0, g])`` and angular rate ``w_s = vee(R_es^T R_es')``,
+  both in the sensor frame, with derivatives by central differences of the analytic functions.
+
+Noise and a constant gyro bias are added, and the samples are encoded with the decoder's own
+``FrameCodec`` into notifications with latency, jitter and packet loss, so a simulated session takes
+exactly the path of a real device. Everything is generated in fixed one-second blocks with a random
+stream per block (``SeedSequence(seed, spawn_key=(kind, block))``): a block is bit-identical whether
+generated alone or inside a whole run, and ``duration_s=None`` gives an endless live source.
+
+Nominal sacral mount (before the random misalignment): sensor x up, sensor y left, sensor z
+posterior (out of the back), i.e. ``R_ps = Ry(-90 deg)``; standing upright the sensor reads +g on x.
+
+Walking: steps alternate, the first step of every walk is a **right** initial contact (IC). A step
+lasts from one IC to the next; during it the stance foot is the one that made the IC. Each foot's
+final contact (FC, toe-off) is 60 % of a stride after its IC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from pelvio.conventions import (
+    GRAVITY_MPS2,
+    pelvis_rotation_from_angles,
+    quat_from_rotation,
+    rotation_from_quat,
+    yaw_rotation,
+)
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.decode import FrameCodec
+from pelvio.sensor.profiles import DeviceProfile, load_profile
+
+Activity = Literal["stand", "walk", "squat", "single_leg_stance", "lunge"]
+ACTIVITIES: tuple[str, ...] = ("stand", "walk", "squat", "single_leg_stance", "lunge")
+SIDES: tuple[str, ...] = ("left", "right")
+
+ROTATION_STEP_S = 2e-5
+"""Half-step of the central difference for angular rate (relative error ~1e-8 for gait harmonics)."""
+POSITION_STEP_S = 2e-4
+"""Half-step of the second difference of the bounded position terms (error ~1e-6 m/s^2)."""
+RATE_RANGE_HZ = (50.0, 400.0)
+
+CALIBRATION_STAND_S = 5.0
+CALIBRATION_STEPS = 10
+CALIBRATION_PAUSE_S = 2.0
+STEP_PEAK_FRACTION = 0.35
+"""Where in the step (IC -> next IC) the contralateral drop peaks."""
+FC_STRIDE_FRACTION = 0.6
+"""Final contact of a foot, as a fraction of the stride after its initial contact."""
+
+_NOMINAL_MOUNT = Rotation.from_euler("y", -90.0, degrees=True)
+_GLOBAL, _NOISE, _TRANSPORT = 0, 1, 2
+_SWAY_HZ = np.array([0.07, 0.19, 0.41])
+_SWAY_WEIGHT = np.array([0.6, 0.3, 0.1])
+_SWAY_AMP = np.array([0.3, 0.3, 0.3, 0.003, 0.003, 0.001])
+"""Quiet-standing sway per pose column (rotation, obliquity, tilt in deg; x, y, z in m) at scale 1."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """Everything that defines a simulated session; same config and seed -> identical bytes."""
+
+    activity: Activity = "walk"
+    duration_s: float | None = 60.0
+    """Session length; ``None`` = endless (the activity loops forever after the prelude)."""
+    sampling_rate_hz: float = 100.0
+    seed: int = 0
+    heading_deg: float = 0.0
+    """Direction of travel in the earth frame, counter-clockwise from earth x."""
+    calibration_prelude: bool = True
+    """5 s quiet standing, 10 straight steps, 2 s standing, then the activity (walk: keeps walking)."""
+
+    cadence_spm: float = 110.0
+    walk_speed_mps: float = 1.3
+    speed_fluctuation_mps: float = 0.12
+    obliquity_amp_deg: float = 3.5
+    """Normal contralateral drop during each stance, both sides."""
+    rotation_amp_deg: float = 4.0
+    tilt_amp_deg: float = 1.5
+    shift_amp_m: float = 0.02
+    """Lateral shift toward the stance side at mid-stance."""
+    bob_amp_m: float = 0.02
+    weak_side: Literal["left", "right"] | None = None
+    drop_deg: float = 0.0
+    """Extra contralateral drop while standing on ``weak_side`` (gait, single-leg stance, lunge)."""
+
+    squat_depth_m: float = 0.35
+    squat_tilt_deg: float = 15.0
+    shift_side: Literal["left", "right"] | None = None
+    """Side the sacrum shifts to at the bottom of a squat."""
+    shift_cm: float = 0.0
+    lunge_depth_m: float = 0.3
+    sls_hold_s: float = 10.0
+    sls_shift_m: float = 0.05
+    sls_drop_deg: float = 1.0
+    """Normal swing-side drop in single-leg stance and lunge."""
+    sway_scale: float = 1.0
+    """Quiet-standing sway (~0.3 deg, ~3 mm); 0 gives a perfectly still subject."""
+
+    misalignment_deg: float = 15.0
+    """Clip misalignment: rotation of this angle about a random axis (drawn from ``seed``)."""
+    q_pelvis_sensor: tuple[float, float, float, float] | None = None
+    """Exact mounting (sensor -> pelvis, wxyz); overrides the nominal mount and the misalignment."""
+
+    acc_noise_mps2: float = 0.02
+    gyr_noise_rps: float = 0.003
+    gyr_bias_dps: float = 0.45
+    """Typical constant gyro bias; each axis is drawn in +-[2/3, 4/3] of this."""
+
+    profile: str = "witmotion_wt901ble"
+    frames_per_packet: int = 1
+    latency_s: float = 0.015
+    jitter_s: float = 0.02
+    """Extra latency, uniform in [0, jitter_s); must stay below the 1 s block."""
+    packet_loss: float = 0.0
+    loss_burst_packets: float = 1.0
+    """Mean length of a run of lost packets (Gilbert-Elliott); 1 = independent losses."""
+
+    def __post_init__(self) -> None:
+        lo, hi = RATE_RANGE_HZ
+        if not lo <= self.sampling_rate_hz <= hi:
+            raise ValueError(f"sampling_rate_hz must be between {lo:g} and {hi:g} Hz, got {self.sampling_rate_hz}")
+        if self.activity not in ACTIVITIES:
+            raise ValueError(f"activity must be one of {', '.join(ACTIVITIES)}, got {self.activity!r}")
+        for name in ("weak_side", "shift_side"):
+            if getattr(self, name) not in (None, *SIDES):
+                raise ValueError(f"{name} must be 'left', 'right' or None, got {getattr(self, name)!r}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration_s must be positive or None (endless), got {self.duration_s}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not 0 <= self.packet_loss < 1:
+            raise ValueError(f"packet_loss must be in [0, 1), got {self.packet_loss}")
+        if self.loss_burst_packets < 1:
+            raise ValueError(f"loss_burst_packets must be at least 1, got {self.loss_burst_packets}")
+        if not 0 <= self.jitter_s < 1 or self.latency_s < 0:
+            raise ValueError(f"need latency_s >= 0 and 0 <= jitter_s < 1, got {self.latency_s}, {self.jitter_s}")
+        if self.frames_per_packet < 1:
+            raise ValueError(f"frames_per_packet must be at least 1, got {self.frames_per_packet}")
+        if not 40 <= self.cadence_spm <= 200 or self.walk_speed_mps < 0:
+            raise ValueError(f"cadence_spm must be 40..200 and walk_speed_mps >= 0, got "
+                             f"{self.cadence_spm}, {self.walk_speed_mps}")
+        if self.q_pelvis_sensor is not None and len(self.q_pelvis_sensor) != 4:
+            raise ValueError("q_pelvis_sensor must be a wxyz quaternion of 4 numbers")
+
+    @property
+    def step_s(self) -> float:
+        return 60.0 / self.cadence_spm
+
+    @property
+    def n_samples(self) -> int | None:
+        """Samples in the session (``None`` when endless)."""
+        return None if self.duration_s is None else int(round(self.duration_s * self.sampling_rate_hz))
+
+
+# ---------------------------------------------------------------- smooth building blocks
+
+
+def smootherstep(u: np.ndarray) -> np.ndarray:
+    """0 -> 1 on [0, 1] with zero first and second derivatives at both ends (clipped outside)."""
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
+
+
+def _smootherstep_rate(u: np.ndarray) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return 30.0 * u * u * (1.0 - u) ** 2
+
+
+def _smootherstep_integral(u: np.ndarray) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return u**4 * (u * (u - 3.0) + 2.5)
+
+
+def hold_profile(tau_s: np.ndarray, in_s: float, hold_s: float, out_s: float) -> np.ndarray:
+    """0 -> 1 (over ``in_s``), 1 for ``hold_s``, 1 -> 0 (over ``out_s``), 0 elsewhere; C2 everywhere."""
+    return smootherstep(tau_s / in_s) * smootherstep((in_s + hold_s + out_s - tau_s) / out_s)
+
+
+_WARP = (0.5 - STEP_PEAK_FRACTION) / (STEP_PEAK_FRACTION * (1.0 - STEP_PEAK_FRACTION))
+
+
+def step_bump(u: np.ndarray) -> np.ndarray:
+    """0 -> 1 -> 0 over a step (u in [0, 1]), peak at ``STEP_PEAK_FRACTION``, C2 at both ends."""
+    inside = (u >= 0.0) & (u <= 1.0)
+    w = u + _WARP * u * (1.0 - u)
+    return np.where(inside, np.sin(np.pi * w) ** 3, 0.0)
+
+
+# ---------------------------------------------------------------- rigid-body kinematics
+
+
+def body_rate_rps(orientation: Callable[[np.ndarray], Rotation], t_s: np.ndarray,
+                  h_s: float = ROTATION_STEP_S) -> np.ndarray:
+    """(N, 3) angular rate in the body frame: ``rotvec(R(t-h)^T R(t+h)) / 2h`` (central, O(h^2))."""
+    t_s = np.atleast_1d(np.asarray(t_s, dtype=float))
+    r = orientation(np.concatenate([t_s - h_s, t_s + h_s]))
+    n = len(t_s)
+    return (r[:n].inv() * r[n:]).as_rotvec() / (2.0 * h_s)
+
+
+def second_difference(position: Callable[[np.ndarray], np.ndarray], t_s: np.ndarray,
+                      h_s: float = POSITION_STEP_S) -> np.ndarray:
+    """(N, 3) acceleration ``(p(t+h) - 2 p(t) + p(t-h)) / h^2`` of a smooth position function."""
+    t_s = np.atleast_1d(np.asarray(t_s, dtype=float))
+    p = position(np.concatenate([t_s - h_s, t_s, t_s + h_s])).reshape(3, len(t_s), -1)
+    return (p[2] - 2.0 * p[1] + p[0]) / (h_s * h_s)
+
+
+def specific_force_mps2(r_earth_sensor: Rotation, acc_earth_mps2: np.ndarray) -> np.ndarray:
+    """(N, 3) what an accelerometer reads: ``R_es^T (p'' + [0, 0, g])`` in the sensor frame."""
+    return r_earth_sensor.apply(np.asarray(acc_earth_mps2) + [0.0, 0.0, GRAVITY_MPS2], inverse=True)
+
+
+# ---------------------------------------------------------------- session plan and pose
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """A walking bout: speed envelope ramps over two steps at each end; steps start at ``start_s``."""
+
+    start_s: float
+    end_s: float
+    ramp_s: float
+
+    def envelope(self, t: np.ndarray) -> np.ndarray:
+        return smootherstep((t - self.start_s) / self.ramp_s) * smootherstep((self.end_s - t) / self.ramp_s)
+
+    def envelope_rate(self, t: np.ndarray) -> np.ndarray:
+        u_in, u_out = (t - self.start_s) / self.ramp_s, (self.end_s - t) / self.ramp_s
+        return (_smootherstep_rate(u_in) * smootherstep(u_out)
+                - smootherstep(u_in) * _smootherstep_rate(u_out)) / self.ramp_s
+
+    def envelope_integral(self, t: np.ndarray) -> np.ndarray:
+        """Integral of the envelope from the start (exact; ramps never overlap)."""
+        r = self.ramp_s
+        up = r * _smootherstep_integral((t - self.start_s) / r)
+        flat = np.clip(t - self.start_s - r, 0.0, max(self.end_s - self.start_s - 2.0 * r, 0.0))
+        down = r * (0.5 - _smootherstep_integral((self.end_s - t) / r)) if math.isfinite(self.end_s) else 0.0
+        return up + flat + down
+
+
+@dataclass(frozen=True)
+class _Plan:
+    walks: tuple[_Walk, ...]
+    activity_start_s: float
+    segments: tuple[tuple[float, float, str], ...]
+
+
+def _plan(cfg: SimConfig) -> _Plan:
+    end = math.inf if cfg.duration_s is None else float(cfg.duration_s)
+    step = cfg.step_s
+    ramp = 2.0 * step
+    if not cfg.calibration_prelude:
+        walks = (_Walk(0.0, math.inf, ramp),) if cfg.activity == "walk" else ()
+        return _Plan(walks, 0.0, ((0.0, end, cfg.activity),))
+    walk_start = CALIBRATION_STAND_S
+    walk_end = walk_start + CALIBRATION_STEPS * step
+    segs = [(0.0, walk_start, "calibration_stand"), (walk_start, walk_end, "calibration_walk")]
+    if cfg.activity == "walk":
+        walks, act = (_Walk(walk_start, math.inf, ramp),), walk_end
+    else:
+        walks, act = (_Walk(walk_start, walk_end, ramp),), walk_end + CALIBRATION_PAUSE_S
+        segs.append((walk_end, act, "stand"))
+    segs.append((act, end, cfg.activity))
+    kept = tuple((a, min(b, end), label) for a, b, label in segs if a < end)
+    return _Plan(walks, act, kept)
+
+
+def _stance_amp_deg(cfg: SimConfig, side: str, normal_deg: float) -> float:
+    return normal_deg + (cfg.drop_deg if cfg.weak_side == side else 0.0)
+
+
+def _walk_pose(cfg: SimConfig, walk: _Walk, t: np.ndarray) -> np.ndarray:
+    """(N, 6) rotation, obliquity, tilt (deg) and x, y, z offsets (m, heading frame) of one bout."""
+    env = walk.envelope(t)
+    s = (t - walk.start_s) / cfg.step_s
+    k = np.floor(s)
+    left = np.mod(k, 2.0) == 1.0
+    amp = np.where(left, _stance_amp_deg(cfg, "left", cfg.obliquity_amp_deg),
+                   -_stance_amp_deg(cfg, "right", cfg.obliquity_amp_deg))
+    fluct_m = cfg.speed_fluctuation_mps * cfg.step_s / (2.0 * np.pi)
+    return env[:, None] * np.column_stack([
+        cfg.rotation_amp_deg * np.cos(np.pi * s),
+        amp * step_bump(s - k),
+        cfg.tilt_amp_deg * np.sin(2.0 * np.pi * s),
+        fluct_m * np.sin(2.0 * np.pi * s),
+        -cfg.shift_amp_m * np.sin(np.pi * s),
+        -cfg.bob_amp_m * np.cos(2.0 * np.pi * s),
+    ])
+
+
+@dataclass(frozen=True)
+class _Cycle:
+    """Timing of one repetition of a looping activity (the side alternates from rep to rep)."""
+
+    lead_s: float
+    in_s: float
+    hold_s: float
+    out_s: float
+    rest_s: float
+    alternate: bool
+
+    @property
+    def period_s(self) -> float:
+        return self.lead_s + self.in_s + self.hold_s + self.out_s + self.rest_s
+
+
+def _cycle(cfg: SimConfig) -> _Cycle | None:
+    if cfg.activity == "squat":
+        return _Cycle(0.0, 1.5, 0.5, 1.5, 1.5, alternate=False)
+    if cfg.activity == "lunge":
+        return _Cycle(0.0, 1.2, 0.6, 1.2, 1.5, alternate=True)
+    if cfg.activity == "single_leg_stance":
+        return _Cycle(1.0, 1.0, cfg.sls_hold_s, 1.0, 0.0, alternate=True)
+    return None
+
+
+def _rep_side(cfg: SimConfig, rep: np.ndarray) -> np.ndarray:
+    """+1 for left, -1 for right: alternating reps start on the left; a squat's side is its shift side."""
+    if cfg.activity == "squat":
+        return np.full(rep.shape, {"left": 1.0, "right": -1.0, None: 0.0}[cfg.shift_side])
+    return np.where(np.mod(rep, 2.0) == 0.0, 1.0, -1.0)
+
+
+def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
+    """(N, 6) pose of the looping exercises (squat, lunge, single-leg stance); zero before they start."""
+    cyc = _cycle(cfg)
+    pose = np.zeros((len(t), 6))
+    if cyc is None:
+        return pose
+    tau = t - plan.activity_start_s
+    rep = np.floor(tau / cyc.period_s)
+    b = hold_profile(tau - rep * cyc.period_s - cyc.lead_s, cyc.in_s, cyc.hold_s, cyc.out_s) * (tau >= 0)
+    sgn = _rep_side(cfg, rep)
+    amp_l = _stance_amp_deg(cfg, "left", cfg.sls_drop_deg)
+    amp_r = _stance_amp_deg(cfg, "right", cfg.sls_drop_deg)
+    drop = np.where(sgn > 0, amp_l, -amp_r)
+    if cfg.activity == "squat":
+        pose[:, 2] = cfg.squat_tilt_deg * b
+        pose[:, 3] = -0.12 * b
+        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
+        pose[:, 5] = -cfg.squat_depth_m * b
+    elif cfg.activity == "lunge":
+        pose[:, 0] = -3.0 * sgn * b
+        pose[:, 1] = drop * b
+        pose[:, 2] = 5.0 * b
+        pose[:, 3] = 0.4 * b
+        pose[:, 4] = 0.01 * sgn * b
+        pose[:, 5] = -cfg.lunge_depth_m * b
+    else:
+        pose[:, 1] = drop * b
+        pose[:, 4] = cfg.sls_shift_m * sgn * b
+    return pose
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Initial contacts of a walk, one per step, in time order."""
+
+    ic_s: np.ndarray
+    side: np.ndarray
+    """(n,) "left" / "right": the foot making the IC, i.e. the stance side of the step."""
+    fc_s: np.ndarray
+    """(n,) final contact (toe-off) of the same foot."""
+    drop_deg: np.ndarray
+    """(n,) peak contralateral (swing-side) drop put in during the step (envelope included)."""
+    envelope: np.ndarray
+    """(n,) gait amplitude 0..1 at the drop peak: below 1 while speeding up or slowing down."""
+
+    def __len__(self) -> int:
+        return len(self.ic_s)
+
+
+@dataclass(frozen=True)
+class SingleLegStances:
+    """Plateaus of full single-leg stance (weight shifted, foot lifted)."""
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    side: np.ndarray
+    """(n,) stance leg."""
+    drop_deg: np.ndarray
+    """(n,) drop of the free side during the plateau."""
+
+
+@dataclass(frozen=True)
+class Reps:
+    """Exercise repetitions: start, deepest point (middle of the hold) and end of the movement."""
+
+    start_s: np.ndarray
+    bottom_s: np.ndarray
+    end_s: np.ndarray
+    kind: np.ndarray
+    side: np.ndarray
+    """(n,) lead leg (lunge), squat shift side, or "" when none."""
+
+
+@dataclass(frozen=True)
+class SimTruth:
+    """Noise-free ground truth on the sample grid (N samples), plus events and the constants used."""
+
+    config: SimConfig
+    seq: np.ndarray
+    t_s: np.ndarray
+    q_earth_sensor: np.ndarray
+    """(N, 4) wxyz, sensor -> earth."""
+    q_pelvis_sensor: np.ndarray
+    """(4,) wxyz mounting, sensor -> pelvis (R_es = R_ep * R_ps)."""
+    gyr_bias_rps: np.ndarray
+    """(3,) constant gyro bias in the measurements, sensor frame."""
+    heading_rad: np.ndarray
+    rotation_deg: np.ndarray
+    obliquity_deg: np.ndarray
+    tilt_deg: np.ndarray
+    shift_m: np.ndarray
+    """(N,) lateral offset along the heading-frame y axis, + left (walking, exercises, sway)."""
+    position_m: np.ndarray
+    """(N, 3) pelvis (sensor) position in the earth frame."""
+    acc_mps2: np.ndarray
+    """(N, 3) ideal specific force, sensor frame (no noise, no quantization)."""
+    gyr_rps: np.ndarray
+    """(N, 3) ideal angular rate, sensor frame (no noise, no bias)."""
+    segments: tuple[tuple[float, float, str], ...]
+    steps: Steps
+    single_leg_stances: SingleLegStances
+    reps: Reps
+
+    def phase_labels(self) -> np.ndarray:
+        """(N,) label of the segment each sample lies in."""
+        starts = np.array([s[0] for s in self.segments])
+        labels = np.array([s[2] for s in self.segments])
+        return labels[np.clip(np.searchsorted(starts, self.t_s, side="right") - 1, 0, len(labels) - 1)]
+
+
+@dataclass(frozen=True)
+class SimBlock:
+    """One stretch of samples: the noisy measurements (before quantization) and the truth."""
+
+    measured: ImuBatch
+    truth: SimTruth
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A whole finite session."""
+
+    config: SimConfig
+    packets: list[tuple[float, bytes]]
+    """(arrival_s, notification payload), arrival non-decreasing; lost packets are absent."""
+    measured: ImuBatch
+    """Every sample as sent (noise and bias, not yet quantized), lost ones included."""
+    truth: SimTruth
+    profile: DeviceProfile
+
+
+# ---------------------------------------------------------------- the simulator
+
+
+class Simulator:
+    """Deterministic source of a simulated session, by one-second block or by arrival-time window."""
+
+    _CACHE_BLOCKS = 4
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.profile = load_profile(config.profile)
+        self.codec = FrameCodec(self.profile)
+        self._plan = _plan(config)
+        rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_GLOBAL,)))
+        axis = rng.standard_normal(3)
+        bias_mag = rng.uniform(2.0 / 3.0, 4.0 / 3.0, 3)
+        bias_sign = rng.choice([-1.0, 1.0], 3)
+        self._sway_phase = rng.uniform(0.0, 2.0 * np.pi, (6, len(_SWAY_HZ)))
+        if config.q_pelvis_sensor is not None:
+            mount = rotation_from_quat(np.array(config.q_pelvis_sensor, dtype=float))
+        else:
+            misalignment = Rotation.from_rotvec(np.deg2rad(config.misalignment_deg) * axis / np.linalg.norm(axis))
+            mount = _NOMINAL_MOUNT * misalignment
+        self.mount = mount
+        """Sensor -> pelvis rotation R_ps."""
+        self.gyr_bias_rps = np.deg2rad(config.gyr_bias_dps) * bias_mag * bias_sign
+        self._heading_rad = np.deg2rad(config.heading_deg)
+        self._blocks: dict[int, SimBlock] = {}
+        self._transports: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    # ---- kinematics (pure functions of time)
+
+    def pose(self, t_s: np.ndarray) -> np.ndarray:
+        """(N, 6) pelvis rotation, obliquity, tilt (deg) and x, y, z offsets (m) in the heading frame."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        phase = 2.0 * np.pi * t[:, None, None] * _SWAY_HZ + self._sway_phase
+        pose = (np.sin(phase) @ _SWAY_WEIGHT) * _SWAY_AMP * self.config.sway_scale
+        for walk in self._plan.walks:
+            pose += _walk_pose(self.config, walk, t)
+        return pose + _activity_pose(self.config, self._plan, t)
+
+    def heading_rad(self, t_s: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(np.atleast_1d(t_s)), self._heading_rad)
+
+    def pelvis_orientation(self, t_s: np.ndarray) -> Rotation:
+        """R_ep(t): pelvis -> earth."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        return self._pelvis_orientation(t, self.pose(t))
+
+    def _pelvis_orientation(self, t: np.ndarray, pose: np.ndarray) -> Rotation:
+        return yaw_rotation(self.heading_rad(t)) * pelvis_rotation_from_angles(pose[:, 0], pose[:, 1], pose[:, 2])
+
+    def orientation(self, t_s: np.ndarray) -> Rotation:
+        """R_es(t) = R_ep(t) * R_ps: sensor -> earth."""
+        return self.pelvis_orientation(t_s) * self.mount
+
+    def _progression_m(self, t: np.ndarray) -> np.ndarray:
+        return sum((self.config.walk_speed_mps * w.envelope_integral(t) for w in self._plan.walks), np.zeros_like(t))
+
+    def position_m(self, t_s: np.ndarray) -> np.ndarray:
+        """(N, 3) pelvis position in the earth frame (origin: where the session starts)."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        return self._position_m(t, self.pose(t))
+
+    def _position_m(self, t: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        local = pose[:, 3:].copy()
+        local[:, 0] += self._progression_m(t)
+        return yaw_rotation(self.heading_rad(t)).apply(local)
+
+    def acceleration_mps2(self, t_s: np.ndarray) -> np.ndarray:
+        """(N, 3) p'' in the earth frame: exact progression term + second difference of the bounded terms.
+
+        Keeping the ever-growing progression out of the difference avoids round-off in long sessions.
+        """
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        local = second_difference(lambda x: self.pose(x)[:, 3:], t)
+        for w in self._plan.walks:
+            local[:, 0] += self.config.walk_speed_mps * w.envelope_rate(t)
+        return yaw_rotation(self.heading_rad(t)).apply(local)
+
+    def ideal_imu(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(acc_mps2, gyr_rps), each (N, 3) in the sensor frame, noise- and bias-free."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        acc = specific_force_mps2(self.orientation(t), self.acceleration_mps2(t))
+        return acc, body_rate_rps(self.orientation, t)
+
+    # ---- blocks of samples
+
+    def _block_seq(self, k: int) -> tuple[int, int]:
+        rate = self.config.sampling_rate_hz
+        return math.ceil(k * rate), math.ceil((k + 1) * rate)
+
+    def _block_of_seq(self, seq: int) -> int:
+        k = int(seq // self.config.sampling_rate_hz)
+        while self._block_seq(k)[0] > seq:
+            k -= 1
+        while self._block_seq(k)[1] <= seq:
+            k += 1
+        return k
+
+    def block(self, k: int) -> SimBlock:
+        """Samples with ``seq`` in ``[k * rate, (k + 1) * rate)``; identical alone or inside a run."""
+        if k < 0:
+            raise ValueError(f"block index must be non-negative, got {k}")
+        if k not in self._blocks:
+            if len(self._blocks) >= self._CACHE_BLOCKS:
+                self._blocks.pop(next(iter(self._blocks)))
+            self._blocks[k] = self._make_block(k)
+        return self._blocks[k]
+
+    def _make_block(self, k: int) -> SimBlock:
+        cfg = self.config
+        s0, s1_full = self._block_seq(k)
+        s1 = s1_full if cfg.n_samples is None else max(min(s1_full, cfg.n_samples), s0)
+        seq = np.arange(s0, s1, dtype=np.int64)
+        t = seq / cfg.sampling_rate_hz
+        rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(_NOISE, k)))
+        z = rng.standard_normal((s1_full - s0, 6))[: s1 - s0]
+        pose = self.pose(t)
+        r_es = self._pelvis_orientation(t, pose) * self.mount
+        acc = specific_force_mps2(r_es, self.acceleration_mps2(t))
+        gyr = body_rate_rps(self.orientation, t)
+        measured = ImuBatch(
+            seq=seq, t_s=t,
+            acc_mps2=acc + cfg.acc_noise_mps2 * z[:, :3],
+            gyr_rps=gyr + self.gyr_bias_rps + cfg.gyr_noise_rps * z[:, 3:],
+            sampling_rate_hz=cfg.sampling_rate_hz,
+        )
+        t_lo, t_hi = s0 / cfg.sampling_rate_hz, s1_full / cfg.sampling_rate_hz
+        truth = self._truth(seq, t, pose, r_es, acc, gyr, self.events(t_lo, t_hi))
+        return SimBlock(measured=measured, truth=truth)
+
+    def _truth(self, seq: np.ndarray, t: np.ndarray, pose: np.ndarray, r_es: Rotation, acc: np.ndarray,
+               gyr: np.ndarray, events: tuple[tuple, Steps, SingleLegStances, Reps]) -> SimTruth:
+        segments, steps, sls, reps = events
+        return SimTruth(
+            config=self.config, seq=seq, t_s=t,
+            q_earth_sensor=quat_from_rotation(r_es).reshape(-1, 4),
+            q_pelvis_sensor=quat_from_rotation(self.mount), gyr_bias_rps=self.gyr_bias_rps.copy(),
+            heading_rad=self.heading_rad(t), rotation_deg=pose[:, 0], obliquity_deg=pose[:, 1],
+            tilt_deg=pose[:, 2], shift_m=pose[:, 4], position_m=self._position_m(t, pose),
+            acc_mps2=acc, gyr_rps=gyr, segments=segments, steps=steps, single_leg_stances=sls, reps=reps,
+        )
+
+    def samples(self, seq_start: int, seq_stop: int) -> ImuBatch:
+        """Measured samples with ``seq`` in ``[seq_start, seq_stop)``, assembled from whole blocks."""
+        if seq_stop <= seq_start:
+            return ImuBatch.empty(self.config.sampling_rate_hz)
+        k0, k1 = self._block_of_seq(seq_start), self._block_of_seq(seq_stop - 1)
+        batch = ImuBatch.concat([self.block(k).measured for k in range(k0, k1 + 1)])
+        return batch[(batch.seq >= seq_start) & (batch.seq < seq_stop)]
+
+    # ---- events
+
+    def events(self, start_s: float, stop_s: float) -> tuple[tuple, Steps, SingleLegStances, Reps]:
+        """Segments, steps (IC in the window), single-leg stances and reps overlapping ``[start_s, stop_s)``."""
+        cfg, plan = self.config, self._plan
+        end = math.inf if cfg.duration_s is None else cfg.duration_s
+        stop_s = min(stop_s, end)
+        if not math.isfinite(stop_s):
+            raise ValueError("events of an endless session need a finite stop_s")
+        segments = tuple(s for s in plan.segments if s[0] < stop_s and s[1] > start_s)
+        ic, side, env, amp_deg = [], [], [], []
+        for w in plan.walks:
+            k0 = max(0, math.ceil((start_s - w.start_s) / cfg.step_s - 1e-9))
+            k_end = (w.end_s - w.start_s) / cfg.step_s
+            k = np.arange(k0, max(k0, math.ceil((stop_s - w.start_s) / cfg.step_s - 1e-9)))
+            k = k[k < k_end - 1e-9]
+            t_ic = w.start_s + k * cfg.step_s
+            is_left = k % 2 == 1
+            amp = np.where(is_left, _stance_amp_deg(cfg, "left", cfg.obliquity_amp_deg),
+                           _stance_amp_deg(cfg, "right", cfg.obliquity_amp_deg))
+            ic.append(t_ic)
+            side.append(np.where(is_left, "left", "right"))
+            env.append(w.envelope(t_ic + STEP_PEAK_FRACTION * cfg.step_s))
+            amp_deg.append(amp)
+        ic_s = np.concatenate([np.zeros(0), *ic])
+        envelope = np.concatenate([np.zeros(0), *env])
+        steps = Steps(ic_s=ic_s, side=np.concatenate([np.zeros(0, "<U5"), *side]),
+                      fc_s=ic_s + 2.0 * FC_STRIDE_FRACTION * cfg.step_s,
+                      drop_deg=np.concatenate([np.zeros(0), *amp_deg]) * envelope, envelope=envelope)
+        return segments, steps, *self._cycle_events(start_s, stop_s)
+
+    def _cycle_events(self, start_s: float, stop_s: float) -> tuple[SingleLegStances, Reps]:
+        cfg = self.config
+        cyc = _cycle(cfg)
+        empty = np.zeros(0)
+        none_sls = SingleLegStances(empty, empty, np.zeros(0, "<U5"), empty)
+        none_reps = Reps(empty, empty, empty, np.zeros(0, "<U17"), np.zeros(0, "<U5"))
+        if cyc is None or stop_s <= self._plan.activity_start_s:
+            return none_sls, none_reps
+        t0 = self._plan.activity_start_s
+        first = max(0, math.floor((start_s - t0) / cyc.period_s))
+        rep = np.arange(first, math.ceil((stop_s - t0) / cyc.period_s), dtype=float)
+        begin = t0 + rep * cyc.period_s + cyc.lead_s
+        end = begin + cyc.in_s + cyc.hold_s + cyc.out_s
+        keep = (end > start_s) & (begin < stop_s)
+        rep, begin, end = rep[keep], begin[keep], end[keep]
+        sgn = _rep_side(cfg, rep)
+        side = np.where(sgn > 0, "left", np.where(sgn < 0, "right", ""))
+        if cfg.activity == "single_leg_stance":
+            drop = np.where(sgn > 0, _stance_amp_deg(cfg, "left", cfg.sls_drop_deg),
+                            _stance_amp_deg(cfg, "right", cfg.sls_drop_deg))
+            return SingleLegStances(begin + cyc.in_s, begin + cyc.in_s + cyc.hold_s, side, drop), none_reps
+        reps = Reps(start_s=begin, bottom_s=begin + cyc.in_s + 0.5 * cyc.hold_s, end_s=end,
+                    kind=np.full(len(rep), cfg.activity, "<U17"), side=side.astype("<U5"))
+        return none_sls, reps
+
+    # ---- transport
+
+    def _transport(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(packet index, arrival before ordering, delivered) of the packets whose last sample is in block j."""
+        if j in self._transports:
+            return self._transports[j]
+        cfg = self.config
+        n_fp = cfg.frames_per_packet
+        s0, s1 = self._block_seq(j)
+        idx = np.arange(s0 // n_fp, s1 // n_fp, dtype=np.int64)
+        rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(_TRANSPORT, j)))
+        t_last = ((idx + 1) * n_fp - 1) / cfg.sampling_rate_hz
+        raw = t_last + cfg.latency_s + cfg.jitter_s * rng.random(len(idx))
+        lost = _losses(rng, len(idx), cfg.packet_loss, cfg.loss_burst_packets)
+        if len(self._transports) >= 2 * self._CACHE_BLOCKS:
+            self._transports.pop(next(iter(self._transports)))
+        self._transports[j] = (idx, raw, ~lost)
+        return self._transports[j]
+
+    def packets(self, start_s: float, stop_s: float) -> list[tuple[float, bytes]]:
+        """(arrival_s, payload) of the delivered packets arriving in ``[start_s, stop_s)``, in order.
+
+        Arrival = time of the packet's last sample + latency + jitter, then held back so it never precedes
+        an earlier packet's (BLE delivers in order). A session of finite duration sends only complete packets.
+        """
+        cfg = self.config
+        rate, n_fp = cfg.sampling_rate_hz, cfg.frames_per_packet
+        if cfg.duration_s is None and not math.isfinite(stop_s):
+            raise ValueError("an endless session needs a finite stop_s")
+        stop_s = min(stop_s, cfg.duration_s + 2.0) if cfg.duration_s is not None else stop_s
+        lo_s = max(start_s - cfg.latency_s - cfg.jitter_s, 0.0)
+        hi_s = max(stop_s - cfg.latency_s, 0.0)
+        seq_hi = math.ceil(hi_s * rate) + 1
+        if cfg.n_samples is not None:
+            seq_hi = min(seq_hi, cfg.n_samples)
+        seq_lo = int(lo_s * rate)
+        if seq_hi <= seq_lo:
+            return []
+        j0, j1 = self._block_of_seq(seq_lo), self._block_of_seq(seq_hi - 1)
+        parts = [self._transport(j) for j in range(j0, j1 + 1)]
+        idx = np.concatenate([p[0] for p in parts])
+        raw = np.concatenate([p[1] for p in parts])
+        kept = np.concatenate([p[2] for p in parts])
+        # Packets before seq_lo arrive before start_s, so they can neither hold back nor enter the window.
+        arrival = np.maximum.accumulate(np.where(kept, raw, -math.inf))
+        n_max = None if cfg.n_samples is None else cfg.n_samples // n_fp
+        sel = kept & (arrival >= start_s) & (arrival < stop_s)
+        if n_max is not None:
+            sel &= idx < n_max
+        if not sel.any():
+            return []
+        idx, arrival = idx[sel], arrival[sel]
+        batch = self.samples(int(idx[0]) * n_fp, int(idx[-1] + 1) * n_fp)
+        frames = self.codec.encode({"acc": batch.acc_mps2, "gyr": batch.gyr_rps})
+        size = n_fp * self.profile.frame.length
+        offset = (idx - idx[0]) * size
+        return [(a, frames[o : o + size]) for a, o in zip(arrival.tolist(), offset.tolist(), strict=True)]
+
+
+def _losses(rng: np.random.Generator, n: int, p: float, burst: float) -> np.ndarray:
+    """(n,) True for lost packets: independent when ``burst`` is 1, else a two-state Markov chain
+    with mean run length ``burst`` and stationary loss ``p`` (started from its stationary state)."""
+    u = rng.random(n + 1)
+    if p == 0.0:
+        return np.zeros(n, bool)
+    if burst <= 1.0:
+        return u[1:] < p
+    p_recover = 1.0 / burst
+    p_fail = p * p_recover / (1.0 - p)
+    lost = np.empty(n, bool)
+    state = u[0] < p
+    for i in range(n):
+        state = (u[i + 1] >= p_recover) if state else (u[i + 1] < p_fail)
+        lost[i] = state
+    return lost
+
+
+def simulate(config: SimConfig) -> SimResult:
+    """The whole finite session: packets, measured samples and truth."""
+    if config.duration_s is None:
+        raise ValueError("simulate() needs a finite duration_s; use Simulator(config).packets() for live mode")
+    sim = Simulator(config)
+    n_blocks = math.ceil(config.duration_s)
+    blocks = [sim._make_block(k) for k in range(n_blocks)]
+    blocks = [b for b in blocks if len(b.measured)]
+    measured = ImuBatch.concat([b.measured for b in blocks], config.sampling_rate_hz)
+    parts = [b.truth for b in blocks]
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    segments, steps, sls, reps = sim.events(0.0, config.duration_s)
+    truth = SimTruth(
+        config=config, seq=cat("seq"), t_s=cat("t_s"), q_earth_sensor=cat("q_earth_sensor"),
+        q_pelvis_sensor=parts[0].q_pelvis_sensor, gyr_bias_rps=parts[0].gyr_bias_rps,
+        heading_rad=cat("heading_rad"), rotation_deg=cat("rotation_deg"), obliquity_deg=cat("obliquity_deg"),
+        tilt_deg=cat("tilt_deg"), shift_m=cat("shift_m"), position_m=cat("position_m"),
+        acc_mps2=cat("acc_mps2"), gyr_rps=cat("gyr_rps"),
+        segments=segments, steps=steps, single_leg_stances=sls, reps=reps,
+    )
+    sim._blocks = dict(enumerate(blocks))
+    packets = sim.packets(0.0, math.inf)
+    return SimResult(config=config, packets=packets, measured=measured, truth=truth, profile=sim.profile)

@@ -1,0 +1,279 @@
+"""The simulator is only useful if its signals are physically right and its bytes are the device's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from pelvio.conventions import GRAVITY_MPS2, quat_from_rotation, rotation_from_quat
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.sim import (
+    SimConfig,
+    Simulator,
+    body_rate_rps,
+    second_difference,
+    simulate,
+    specific_force_mps2,
+)
+from pelvio.sensor.stream import SensorStream
+
+QUIET = dict(acc_noise_mps2=0.0, gyr_noise_rps=0.0, gyr_bias_dps=0.0, sway_scale=0.0)
+
+
+def _still(**kw) -> SimConfig:
+    return SimConfig(activity="stand", calibration_prelude=False, duration_s=2.0, **QUIET, **kw)
+
+
+@pytest.fixture(scope="module")
+def walk() -> tuple[Simulator, object]:
+    cfg = SimConfig(activity="walk", duration_s=30.0, sampling_rate_hz=200.0, seed=3,
+                    weak_side="left", drop_deg=6.0)
+    return Simulator(cfg), simulate(cfg)
+
+
+def test_static_aligned_sensor_reads_plus_g_up() -> None:
+    truth = simulate(_still(q_pelvis_sensor=(1.0, 0.0, 0.0, 0.0), heading_deg=37.0)).truth
+    np.testing.assert_allclose(truth.acc_mps2, np.tile([0.0, 0.0, GRAVITY_MPS2], (len(truth.t_s), 1)), atol=1e-9)
+    np.testing.assert_allclose(truth.gyr_rps, 0.0, atol=1e-9)
+
+
+def test_static_sensor_with_known_mount_reads_gravity_in_its_frame() -> None:
+    mount = Rotation.from_euler("xyz", [30.0, -20.0, 50.0], degrees=True)
+    truth = simulate(_still(q_pelvis_sensor=tuple(quat_from_rotation(mount)))).truth
+    expected = mount.apply([0.0, 0.0, GRAVITY_MPS2], inverse=True)
+    np.testing.assert_allclose(truth.acc_mps2, np.tile(expected, (len(truth.t_s), 1)), atol=1e-9)
+    np.testing.assert_allclose(truth.q_pelvis_sensor, quat_from_rotation(mount), atol=1e-12)
+
+
+def test_nominal_mount_puts_sensor_x_up() -> None:
+    truth = simulate(_still(misalignment_deg=0.0)).truth
+    np.testing.assert_allclose(truth.acc_mps2[0], [GRAVITY_MPS2, 0.0, 0.0], atol=1e-9)
+
+
+def test_misalignment_has_the_configured_angle() -> None:
+    nominal = rotation_from_quat(simulate(_still(misalignment_deg=0.0)).truth.q_pelvis_sensor)
+    for seed in (1, 2):
+        mount = rotation_from_quat(simulate(_still(misalignment_deg=15.0, seed=seed)).truth.q_pelvis_sensor)
+        assert np.rad2deg((nominal.inv() * mount).magnitude()) == pytest.approx(15.0, abs=1e-9)
+
+
+def test_constant_rate_about_an_earth_axis_reads_that_rate_in_the_sensor_frame() -> None:
+    axis = np.array([1.0, -2.0, 0.5]) / np.linalg.norm([1.0, -2.0, 0.5])
+    rate_rps = 1.7
+    r0 = Rotation.from_euler("zyx", [20.0, 40.0, -10.0], degrees=True)
+    spin = lambda t: Rotation.from_rotvec(np.outer(t, rate_rps * axis)) * r0  # noqa: E731
+    t = np.linspace(0.0, 3.0, 50)
+    gyr = body_rate_rps(spin, t)
+    np.testing.assert_allclose(gyr, np.tile(r0.apply(rate_rps * axis, inverse=True), (len(t), 1)), atol=1e-9)
+    fixed_point = lambda x: np.zeros((len(x), 3))  # noqa: E731
+    acc = specific_force_mps2(spin(t), second_difference(fixed_point, t))
+    np.testing.assert_allclose(acc, spin(t).apply([0.0, 0.0, GRAVITY_MPS2], inverse=True), atol=1e-12)
+
+
+def test_finite_differences_are_converged(walk) -> None:
+    sim, result = walk
+    t = result.truth.t_s[::7]
+    fine = body_rate_rps(sim.orientation, t, 1e-5)
+    assert np.abs(result.truth.gyr_rps[::7] - fine).max() < 1e-6 * np.abs(fine).max()
+
+
+def test_integrated_ideal_gyro_reproduces_truth_orientation(walk) -> None:
+    _, result = walk
+    truth = result.truth
+    sel = (truth.t_s >= 8.0) & (truth.t_s <= 18.0)
+    gyr, q_true = truth.gyr_rps[sel], rotation_from_quat(truth.q_earth_sensor[sel])
+    dt = 1.0 / result.config.sampling_rate_hz
+    steps = Rotation.from_rotvec(0.5 * (gyr[:-1] + gyr[1:]) * dt)
+    r = q_true[0]
+    errors = []
+    for k in range(len(steps)):
+        r = r * steps[k]
+        errors.append((q_true[k + 1].inv() * r).magnitude())
+    assert np.rad2deg(max(errors)) < 0.05
+    assert np.rad2deg(np.abs(gyr).max()) > 30.0
+
+
+def test_ideal_acc_is_gravity_plus_independent_second_difference(walk) -> None:
+    sim, result = walk
+    truth = result.truth
+    for i in (900, 2345, 4000, 5678):
+        t = truth.t_s[i : i + 1]
+        p_ddot = (sim.position_m(t + 5e-4) - 2 * sim.position_m(t) + sim.position_m(t - 5e-4)) / 25e-8
+        r_es = rotation_from_quat(truth.q_earth_sensor[i])
+        expected = r_es.apply(p_ddot[0] + [0.0, 0.0, GRAVITY_MPS2], inverse=True)
+        np.testing.assert_allclose(truth.acc_mps2[i], expected, atol=1e-4)
+
+
+def test_walking_moves_along_the_heading_at_the_configured_speed() -> None:
+    cfg = SimConfig(activity="walk", duration_s=25.0, heading_deg=120.0, **QUIET)
+    truth = simulate(cfg).truth
+    sel = truth.t_s >= 15.0
+    d = truth.position_m[sel][-1] - truth.position_m[sel][0]
+    span_s = truth.t_s[sel][-1] - truth.t_s[sel][0]
+    assert np.rad2deg(np.arctan2(d[1], d[0])) == pytest.approx(120.0, abs=0.5)
+    assert np.hypot(d[0], d[1]) / span_s == pytest.approx(cfg.walk_speed_mps, rel=0.02)
+    assert np.abs(truth.position_m[truth.t_s < 5.0]).max() < 1e-12
+
+
+def test_bytes_decode_to_the_noisy_values_within_quantization() -> None:
+    cfg = SimConfig(duration_s=15.0, frames_per_packet=3, jitter_s=0.03, seed=5)
+    result = simulate(cfg)
+    stream = SensorStream(result.profile, cfg.sampling_rate_hz)
+    decoded = ImuBatch.concat([stream.feed(p, a) for a, p in result.packets])
+    assert len(decoded) == (len(result.measured) // 3) * 3
+    np.testing.assert_array_equal(decoded.seq, np.arange(len(decoded)))
+    frame = result.profile.frame
+    acc_lsb, gyr_lsb = frame.field("acc").scale_to_si, frame.field("gyr").scale_to_si
+    assert np.abs(decoded.acc_mps2 - result.measured.acc_mps2[decoded.seq]).max() <= acc_lsb / 2 + 1e-12
+    assert np.abs(decoded.gyr_rps - result.measured.gyr_rps[decoded.seq]).max() <= gyr_lsb / 2 + 1e-12
+    noise = result.measured.acc_mps2 - result.truth.acc_mps2
+    assert np.std(noise) == pytest.approx(cfg.acc_noise_mps2, rel=0.1)
+    bias = (result.measured.gyr_rps - result.truth.gyr_rps).mean(axis=0)
+    np.testing.assert_allclose(bias, result.truth.gyr_bias_rps, atol=5e-4)
+    assert np.all(np.abs(np.rad2deg(bias)) > 0.25)
+
+
+@pytest.mark.parametrize("burst", [1.0, 5.0])
+def test_packet_loss_jitter_and_order(burst: float) -> None:
+    cfg = SimConfig(duration_s=60.0, packet_loss=0.1, loss_burst_packets=burst, latency_s=0.015, jitter_s=0.04)
+    result = simulate(cfg)
+    arrival = np.array([a for a, _ in result.packets])
+    n_sent = len(result.measured)
+    assert 1 - len(result.packets) / n_sent == pytest.approx(0.1, abs=0.02 if burst == 1 else 0.04)
+    assert np.all(np.diff(arrival) >= 0)
+    frames = Simulator(cfg).codec.encode({"acc": result.measured.acc_mps2, "gyr": result.measured.gyr_rps})
+    size = result.profile.frame.length
+    seq_of = {frames[i * size : (i + 1) * size]: i for i in range(n_sent)}
+    seqs = np.array([seq_of[p] for _, p in result.packets])
+    assert np.all(np.diff(seqs) > 0)
+    latency = arrival - seqs / cfg.sampling_rate_hz
+    assert latency.min() >= cfg.latency_s - 1e-9 and latency.max() <= cfg.latency_s + cfg.jitter_s + 1e-9
+    kept = np.zeros(n_sent, bool)
+    kept[seqs] = True
+    lost_runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[1], kept[: seqs[-1]].astype(int), [1]]))))[::2]
+    assert (lost_runs.mean() > 2.5) == (burst > 1)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
+    a = simulate(SimConfig(duration_s=5.0, seed=11, packet_loss=0.05)).packets
+    b = simulate(SimConfig(duration_s=5.0, seed=11, packet_loss=0.05)).packets
+    c = simulate(SimConfig(duration_s=5.0, seed=12, packet_loss=0.05)).packets
+    assert a == b
+    assert a != c
+
+
+def test_a_block_alone_equals_the_same_slice_of_a_whole_run(walk) -> None:
+    sim_cfg = walk[0].config
+    result = walk[1]
+    rate = int(sim_cfg.sampling_rate_hz)
+    alone = Simulator(sim_cfg).block(7)
+    sl = slice(7 * rate, 8 * rate)
+    np.testing.assert_array_equal(alone.measured.seq, result.measured.seq[sl])
+    np.testing.assert_array_equal(alone.measured.acc_mps2, result.measured.acc_mps2[sl])
+    np.testing.assert_array_equal(alone.measured.gyr_rps, result.measured.gyr_rps[sl])
+    np.testing.assert_array_equal(alone.truth.q_earth_sensor, result.truth.q_earth_sensor[sl])
+    window = Simulator(sim_cfg).packets(7.3, 9.1)
+    assert window == [p for p in result.packets if 7.3 <= p[0] < 9.1]
+    assert len(window) > 300
+
+
+def test_arrival_windows_partition_the_whole_run() -> None:
+    cfg = SimConfig(duration_s=12.0, jitter_s=0.3, packet_loss=0.2, loss_burst_packets=3.0,
+                    frames_per_packet=2, seed=9)
+    whole = simulate(cfg).packets
+    edges = np.concatenate([[0.0], np.sort(np.random.default_rng(0).uniform(0.0, 13.0, 30)), [20.0]])
+    sim = Simulator(cfg)
+    assert sum((sim.packets(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)), []) == whole
+
+
+def test_endless_session_streams_late_windows() -> None:
+    sim = Simulator(SimConfig(activity="squat", duration_s=None, seed=2))
+    late = sim.packets(3600.0, 3600.5)
+    assert 45 <= len(late) <= 55
+    assert all(3600.0 <= a < 3600.5 for a, _ in late)
+    assert len(sim.block(36_000).measured) == 100
+    with pytest.raises(ValueError, match="finite"):
+        simulate(SimConfig(duration_s=None))
+
+
+@pytest.mark.parametrize("rate", [49.0, 401.0, 1000.0])
+def test_sampling_rate_outside_50_to_400_hz_is_refused(rate: float) -> None:
+    with pytest.raises(ValueError, match="sampling_rate_hz"):
+        SimConfig(sampling_rate_hz=rate)
+
+
+def test_trendelenburg_drop_on_weak_side_stance(walk) -> None:
+    cfg, truth = walk[0].config, walk[1].truth
+    steps = truth.steps
+    full = steps.envelope == 1.0
+    left, right = full & (steps.side == "left"), full & (steps.side == "right")
+    assert left.sum() > 10 and right.sum() > 10
+    np.testing.assert_allclose(steps.drop_deg[left], cfg.obliquity_amp_deg + 6.0)
+    np.testing.assert_allclose(steps.drop_deg[right], cfg.obliquity_amp_deg)
+    for ic, side, drop in zip(steps.ic_s[full][:-1], steps.side[full], steps.drop_deg[full], strict=False):
+        obl = truth.obliquity_deg[(truth.t_s >= ic) & (truth.t_s < ic + cfg.step_s)]
+        peak = obl.max() if side == "left" else -obl.min()
+        assert peak == pytest.approx(drop, abs=0.5)
+    assert steps.side[0] == "right"
+    assert np.all(steps.side[1:] != steps.side[:-1])
+    np.testing.assert_allclose(np.diff(steps.ic_s), 60.0 / cfg.cadence_spm)
+
+
+def test_gait_pattern_signs_follow_the_stance_side(walk) -> None:
+    cfg, truth = walk[0].config, walk[1].truth
+    full = truth.steps.envelope == 1.0
+    ic, sign = truth.steps.ic_s[full][:-1], np.where(truth.steps.side[full][:-1] == "left", 1.0, -1.0)
+    at = lambda t: np.searchsorted(truth.t_s, t)  # noqa: E731
+    assert np.all(truth.shift_m[at(ic + 0.5 * cfg.step_s)] * sign > 0.015)
+    assert np.all(truth.rotation_deg[at(ic)] * sign < -3.5)
+    assert np.all(truth.position_m[at(ic), 2] < truth.position_m[at(ic + 0.5 * cfg.step_s), 2] - 0.03)
+
+
+def test_prelude_and_phases() -> None:
+    truth = simulate(SimConfig(activity="squat", duration_s=40.0, shift_side="right", shift_cm=4.0)).truth
+    labels = [s[2] for s in truth.segments]
+    assert labels == ["calibration_stand", "calibration_walk", "stand", "squat"]
+    calib_steps = (truth.steps.ic_s >= truth.segments[1][0]) & (truth.steps.ic_s < truth.segments[1][1])
+    assert calib_steps.sum() == 10
+    phase = truth.phase_labels()
+    assert np.abs(truth.gyr_rps[phase == "calibration_stand"]).max() < 0.02
+    reps = truth.reps
+    assert len(reps.start_s) >= 4 and set(reps.kind) == {"squat"} and set(reps.side) == {"right"}
+    bottom = np.searchsorted(truth.t_s, reps.bottom_s[:3])
+    np.testing.assert_allclose(truth.shift_m[bottom], -0.04, atol=0.005)
+    assert np.all(truth.position_m[bottom, 2] - truth.position_m[0, 2] < -0.3)
+    assert np.all(truth.tilt_deg[bottom] > 10.0)
+
+
+def test_single_leg_stance_shifts_and_drops_toward_the_weak_side() -> None:
+    truth = simulate(SimConfig(activity="single_leg_stance", duration_s=70.0, weak_side="right",
+                               drop_deg=5.0)).truth
+    sls = truth.single_leg_stances
+    assert list(sls.side[:2]) == ["left", "right"]
+    for start, end, side, drop in zip(sls.start_s, sls.end_s, sls.side, sls.drop_deg, strict=True):
+        inside = (truth.t_s >= start) & (truth.t_s < min(end, 70.0))
+        sign = 1.0 if side == "left" else -1.0
+        assert np.median(truth.shift_m[inside]) * sign == pytest.approx(0.05, abs=0.006)
+        assert np.median(truth.obliquity_deg[inside]) * sign == pytest.approx(drop, abs=0.4)
+    np.testing.assert_allclose(sls.drop_deg[:2], [1.0, 6.0])
+
+
+@pytest.mark.parametrize("activity", ["stand", "walk", "squat", "single_leg_stance", "lunge"])
+def test_no_jumps_in_ideal_signals(activity: str) -> None:
+    cfg = SimConfig(activity=activity, duration_s=35.0, sampling_rate_hz=200.0, weak_side="left", drop_deg=4.0)
+    truth = simulate(cfg).truth
+    assert np.abs(np.diff(truth.acc_mps2, axis=0)).max() < 0.3
+    assert np.abs(np.diff(truth.gyr_rps, axis=0)).max() < 0.2
+    assert np.all(np.isfinite(truth.acc_mps2))
+    step = np.linalg.norm(np.diff(truth.position_m, axis=0), axis=1)
+    assert step.max() < 2.5 / cfg.sampling_rate_hz
+
+
+def test_config_is_recorded_and_replace_keeps_validation() -> None:
+    cfg = SimConfig(duration_s=3.0)
+    assert simulate(cfg).truth.config is cfg
+    with pytest.raises(ValueError, match="weak_side"):
+        dataclasses.replace(cfg, weak_side="middle")
