@@ -15,6 +15,7 @@ from pelvio.fusion.calibration import Calibration
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, symmetry_index
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.recording import Recording
 
 MIN_STEPS_PER_SIDE = 10
 """Fewer usable steps on a side than this and Pelvio says so instead of comparing sides."""
@@ -125,6 +126,17 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, progress
     result = SessionAnalysis(rate, calibration, series, steps)
     result.flags = gait_flags(result.side_values())
     return result
+
+
+def analyze_recording(recording: Recording, *, progress: Progress | None = None) -> SessionAnalysis:
+    """``analyze`` with the calibration stored in the recording when there is one.
+
+    A live recording may start mid-walk, with no standing phase to calibrate on; the calibration the
+    live view used travels in its metadata, and re-using it keeps review and live in agreement.
+    """
+    stored = recording.metadata.get("calibration")
+    calibration = Calibration.from_dict(stored) if stored else None
+    return analyze(recording.batch, calibration=calibration, progress=progress)
 
 
 def gait_flags(sides: dict[str, dict[str, float]]) -> list[str]:

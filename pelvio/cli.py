@@ -87,14 +87,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from pelvio.fusion.session import analyze
+    from pelvio.fusion.session import analyze_recording
     from pelvio.sensor.recording import read_recording
 
     rec = read_recording(args.file)
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
-    result = analyze(rec.batch, progress=bar)
+    result = analyze_recording(rec, progress=bar)
     bar.done()
     if args.json:
         print(json.dumps({"file": str(args.file), "metadata": rec.metadata, **result.to_dict()},

@@ -1,0 +1,46 @@
+"""Pelvio dashboard entry point: ``pelvio dashboard`` (or ``streamlit run``) executes this script.
+
+Settings come from the environment so the launcher, ``streamlit run`` and tests can pass them alike:
+``PELVIO_SOURCE`` (``sim`` by default) and ``PELVIO_RECORDINGS_DIR`` (``recordings``). The view is a
+sidebar choice mirrored in the URL (``?view=review``) so a link opens the right one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from pelvio.dashboard import live, review
+from pelvio.dashboard.launch import LOOPBACK
+
+VIEWS = {"live": "Live", "review": "Review"}
+
+
+def _privacy_note() -> None:
+    """Say what the running server shares, read from its actual config (not from what we hoped)."""
+    address = str(st.get_option("server.address") or "all interfaces")
+    stats = "on" if st.get_option("browser.gatherUsageStats") else "off"
+    st.sidebar.caption(f"Serving on {address} · usage statistics {stats}")
+    if address not in LOOPBACK:
+        st.sidebar.warning(f"Reachable from other machines ({address}): anyone on the network can see this data.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Pelvio", page_icon="🦴", layout="wide")
+    source = os.environ.get("PELVIO_SOURCE", "sim")
+    recordings_dir = Path(os.environ.get("PELVIO_RECORDINGS_DIR", "recordings"))
+
+    wanted = st.query_params.get("view", "live")
+    view = st.sidebar.radio("View", list(VIEWS), index=list(VIEWS).index(wanted) if wanted in VIEWS else 0,
+                            format_func=VIEWS.get, key="view", horizontal=True)
+    st.query_params["view"] = view
+    if view == "live":
+        live.render(source, recordings_dir)
+    else:
+        review.render(recordings_dir)
+    _privacy_note()
+
+
+main()

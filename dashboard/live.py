@@ -1,0 +1,142 @@
+"""Live view: the current pelvic angles, shift and stream health four times a second, a rolling chart.
+
+The worker (``pelvio.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
+kept across reruns and reloads, stopped when the source settings change (``max_entries=1`` +
+``on_release``). The page only reads its ring buffer; it never touches the signal.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from pelvio.dashboard import plots
+from pelvio.errors import PelvioError
+from pelvio.live import LiveSession
+from pelvio.sensor.sim import ACTIVITIES, SimConfig
+
+CHART_S = 20.0
+"""Seconds of history in the rolling chart."""
+REFRESH_S = 0.25
+"""Seconds between updates of the readings."""
+CHART_REFRESH_S = 1.0
+"""Seconds between redraws of the rolling chart."""
+RATES_HZ = (50.0, 100.0, 200.0)
+
+
+@st.cache_resource(max_entries=1, on_release=LiveSession.stop, validate=lambda s: s.alive,
+                   show_spinner="Starting the sensor…")
+def live_session(activity: str, weak_side: str | None, drop_deg: float, rate_hz: float) -> LiveSession:
+    """The one running simulated session; new settings release (stop) the previous one.
+
+    A session whose thread has died is replaced on the next full run (a page reload).
+    """
+    config = SimConfig(activity=activity, duration_s=None, sampling_rate_hz=rate_hz,
+                       weak_side=weak_side, drop_deg=drop_deg)
+    return LiveSession.simulated(config).start()
+
+
+def _sim_settings() -> tuple[str, str | None, float, float]:
+    st.sidebar.subheader("Simulated sensor")
+    activity = st.sidebar.selectbox("Activity", ACTIVITIES, index=ACTIVITIES.index("walk"), key="sim_activity",
+                                    format_func=lambda a: a.replace("_", " "),
+                                    help="Every simulated session starts with 5 s of standing and 10 steps, "
+                                         "which calibrate the sensor.")
+    side = st.sidebar.selectbox("Weak side", ("none", "left", "right"), key="sim_weak_side")
+    drop = st.sidebar.slider("Pelvic drop on the weak side (°)", 0.0, 15.0, 0.0, 0.5,
+                             key="sim_drop_deg", disabled=side == "none")
+    rate = st.sidebar.selectbox("Sampling rate (Hz)", RATES_HZ, index=1, key="sim_rate_hz",
+                                format_func=lambda r: f"{r:g}")
+    return activity, None if side == "none" else side, drop if side != "none" else 0.0, rate
+
+
+def _recording_controls(session: LiveSession, recordings_dir: Path) -> None:
+    st.subheader("Recording")
+    recording = session.stats.recording
+    if recording is None:
+        label = st.text_input("Label", value="session", key="rec_label",
+                              help="Becomes part of the file name.")
+        if st.button("Start recording", key="rec_start", type="primary"):
+            try:
+                path = session.start_recording(recordings_dir, label.strip() or "session")
+            except PelvioError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["rec_last"] = str(path)
+                st.rerun()
+    else:
+        if st.button("Stop recording", key="rec_stop", type="primary"):
+            try:
+                path = session.stop_recording()
+            except PelvioError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["rec_last"] = str(path)
+                st.rerun()
+    if last := st.session_state.get("rec_last"):
+        verb = "Recording to" if recording is not None else "Saved"
+        st.caption(f"{verb} `{Path(last).name}` in `{recordings_dir}`")
+
+
+def _reading_metric(column: DeltaGenerator, label: str, reading: plots.Reading, help_text: str) -> None:
+    """Magnitude as the value, direction in words below it, in the colour of the side it names."""
+    color = {"left": "blue", "right": "orange"}.get(reading.side or "", "off")
+    column.metric(label, reading.value, reading.words or None, delta_color=color, delta_arrow="off",
+                  help=help_text)
+
+
+@st.fragment(run_every=REFRESH_S)
+def _readings_panel(session: LiveSession) -> None:
+    """Numbers that must feel live: current angles and shift, stream health (4 Hz, cheap)."""
+    stats = session.stats
+    if not stats.running:
+        reason = f": {stats.error}" if stats.error else "."
+        st.error(f"The sensor stopped{reason} Reload the page to restart it.")
+    snap = session.snapshot(1.0)
+    last = {k: float(v[-1]) if len(v) else math.nan for k, v in snap.items()}
+
+    c1, c2, c3, c4 = st.columns(4)
+    _reading_metric(c1, "Tilt", plots.tilt_reading(last["tilt_deg"]), "Anterior = front of the pelvis down.")
+    _reading_metric(c2, "Obliquity", plots.obliquity_reading(last["obliquity_deg"]),
+                    "Which hemipelvis is lower.")
+    _reading_metric(c3, "Rotation", plots.rotation_reading(last["rotation_deg"]), "Which hemipelvis is ahead.")
+    _reading_metric(c4, "Lateral shift", plots.shift_reading(last["shift_m"]), "Sideways pelvis displacement.")
+    st.vega_lite_chart(plots.balance_frame(last["shift_m"]), plots.balance_spec(), width="stretch")
+
+    s1, s2, s3, s4 = st.columns(4)
+    s1.metric("Samples", f"{stats.samples}")
+    s2.metric("Rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
+    s3.metric("Lost", f"{stats.lost}")
+    s4.metric("Malformed", f"{stats.malformed}")
+    st.caption(f"Calibration: **{stats.calibration_status}**")
+    if stats.recording is not None:
+        st.caption(f"● Recording `{stats.recording.name}`")
+    if stats.recording_error:
+        st.error(f"The recording stopped: {stats.recording_error}")
+
+
+@st.fragment(run_every=CHART_REFRESH_S)
+def _chart_panel(session: LiveSession) -> None:
+    """The rolling chart redraws less often: drawing it is what costs the browser CPU."""
+    chart = plots.angles_long(session.snapshot(CHART_S), int(CHART_S * plots.DISPLAY_RATE_HZ))
+    if chart.empty:
+        st.info("Angles appear once the sensor is calibrated.")
+    else:
+        st.vega_lite_chart(chart, plots.angles_spec(), width="stretch")
+
+
+def render(source: str, recordings_dir: Path) -> None:
+    """Draw the live view for ``source`` (only the simulator, ``sim``, exists so far)."""
+    st.title("Live")
+    if source != "sim":
+        st.error(f"Sensor source '{source}' is not supported yet. Start the dashboard with "
+                 "--source sim to use the simulated sensor.")
+        return
+    session = live_session(*_sim_settings())
+    st.caption("Simulated sensor — no device connected.")
+    _readings_panel(session)
+    _chart_panel(session)
+    _recording_controls(session, recordings_dir)

@@ -1,0 +1,188 @@
+"""What the live and review views share: readings in words, colours and Vega-Lite chart specs.
+
+Signs follow ``pelvio.conventions``; this module only turns them into words a clinician reads
+without a sign table. Charts are hand-written Vega-Lite specs on long-format frames: the cheapest
+way to redraw several times a second (see the dashboard notes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+LEFT_COLOR = "#0072B2"
+"""Okabe-Ito blue: everything about the left side."""
+RIGHT_COLOR = "#E69F00"
+"""Okabe-Ito orange: everything about the right side."""
+
+ANGLES: dict[str, tuple[str, str]] = {
+    "tilt_deg": ("Tilt", "#009E73"),
+    "obliquity_deg": ("Obliquity", "#CC79A7"),
+    "rotation_deg": ("Rotation", "#56B4E9"),
+}
+"""Angle column -> (label, Okabe-Ito colour distinct from the two side colours)."""
+
+DISPLAY_RATE_HZ = 30.0
+"""Points per second drawn live; the data keep their full rate for recording and analysis."""
+REVIEW_POINTS = 3000
+"""Points per angle drawn for a whole recording."""
+
+_NEUTRAL_DEG = 0.05
+_NEUTRAL_CM = 0.05
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A signed quantity as a user reads it: magnitude, direction in words, and the side it names."""
+
+    value: str
+    """Magnitude with unit, e.g. ``"2.3°"``; ``"—"`` when unknown."""
+    words: str
+    """Direction, e.g. ``"left side low"``; empty when unknown."""
+    side: str | None
+    """``"left"`` or ``"right"`` if the words name a side (for its colour), else None."""
+
+
+def _reading(value: float, unit: str, neutral: float, positive: tuple[str, str | None],
+             negative: tuple[str, str | None], zero: str) -> Reading:
+    if not math.isfinite(value):
+        return Reading("—", "", None)
+    if abs(value) < neutral:
+        return Reading(f"0.0{unit}", zero, None)
+    words, side = positive if value > 0 else negative
+    return Reading(f"{abs(value):.1f}{unit}", words, side)
+
+
+def tilt_reading(deg: float) -> Reading:
+    """Tilt > 0 is anterior (front of the pelvis down)."""
+    return _reading(deg, "°", _NEUTRAL_DEG, ("anterior", None), ("posterior", None), "neutral")
+
+
+def obliquity_reading(deg: float) -> Reading:
+    """Obliquity > 0 is left side up, so it reads as the right side low."""
+    return _reading(deg, "°", _NEUTRAL_DEG, ("right side low", "right"), ("left side low", "left"), "level")
+
+
+def rotation_reading(deg: float) -> Reading:
+    """Rotation > 0 is the pelvis turned to the left, i.e. the right side forward."""
+    return _reading(deg, "°", _NEUTRAL_DEG, ("right side forward", "right"), ("left side forward", "left"),
+                    "square")
+
+
+def shift_reading(m: float) -> Reading:
+    """Shift > 0 is toward the left; shown in centimetres."""
+    return _reading(m * 100.0, " cm", _NEUTRAL_CM, ("toward left", "left"), ("toward right", "right"),
+                    "centred")
+
+
+def thin(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.ndarray]:
+    """Every k-th row so at most ``max_points`` remain, always keeping the newest (display only)."""
+    n = len(next(iter(columns.values()), ()))
+    if n <= max_points:
+        return columns
+    idx = np.arange(n - 1, -1, -math.ceil(n / max_points))[::-1]
+    return {k: v[idx] for k, v in columns.items()}
+
+
+def angles_long(columns: dict[str, np.ndarray], max_points: int) -> pd.DataFrame:
+    """Long-format (t_s, angle, deg) of the three angles, at most ``max_points`` per angle."""
+    cols = thin(columns, max_points)
+    wide = pd.DataFrame({"t_s": cols["t_s"], **{ANGLES[k][0]: cols[k] for k in ANGLES}})
+    return wide.melt("t_s", var_name="angle", value_name="deg").dropna()
+
+
+def angles_spec(*, height: int = 110, width: int = 720, x_title: str = "time (s)") -> dict[str, Any]:
+    """One row per angle, shared time axis, each with its own degree scale and a zero line.
+
+    Fixed width: a faceted Vega-Lite view cannot follow its container (it collapsed in Chromium).
+    """
+    labels = [label for label, _ in ANGLES.values()]
+    return {
+        "facet": {"row": {"field": "angle", "type": "nominal", "sort": labels, "title": None}},
+        "resolve": {"scale": {"y": "independent"}},
+        "spec": {
+            "height": height,
+            "width": width,
+            "layer": [
+                {"mark": {"type": "line", "strokeWidth": 1.5, "clip": True},
+                 "encoding": {
+                     "x": {"field": "t_s", "type": "quantitative", "title": x_title},
+                     "y": {"field": "deg", "type": "quantitative", "title": "°",
+                           "scale": {"zero": True}},
+                     "color": {"field": "angle", "type": "nominal", "legend": None,
+                               "scale": {"domain": labels,
+                                         "range": [c for _, c in ANGLES.values()]}},
+                 }},
+                {"mark": {"type": "rule", "strokeDash": [3, 3], "color": "#888"},
+                 "encoding": {"y": {"datum": 0}}},
+            ],
+        },
+    }
+
+
+def balance_frame(shift_m: float) -> pd.DataFrame:
+    """One bar from the centre to the current shift, coloured by the side it leans to."""
+    cm = shift_m * 100.0 if math.isfinite(shift_m) else 0.0
+    return pd.DataFrame({"shift_cm": [cm], "side": ["left" if cm >= 0 else "right"]})
+
+
+def balance_spec(range_cm: float = 5.0) -> dict[str, Any]:
+    """Shift seen from behind the subject: left (L) on the left. Values beyond the range are clipped.
+
+    The height includes the axis (Streamlit fits the whole chart into it), hence 70 px for a 20 px bar.
+    """
+    return {
+        "height": 70,
+        "encoding": {"x": {
+            "field": "shift_cm", "type": "quantitative",
+            "scale": {"domain": [-range_cm, range_cm], "reverse": True},
+            "axis": {"title": None, "tickCount": 5, "labelExpr":
+                     "datum.value > 0 ? datum.value + ' L' : datum.value < 0 ? -datum.value + ' R' : '0 cm'"},
+        }},
+        "layer": [
+            {"mark": {"type": "bar", "size": 20, "clip": True},
+             "encoding": {
+                 "x2": {"datum": 0},
+                 "color": {"field": "side", "type": "nominal", "legend": None,
+                           "scale": {"domain": ["left", "right"], "range": [LEFT_COLOR, RIGHT_COLOR]}},
+             }},
+            {"mark": {"type": "rule", "color": "#444", "strokeWidth": 2},
+             "encoding": {"x": {"datum": 0, "type": "quantitative"}}},
+        ],
+    }
+
+
+def sides_long(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long-format (metric, side, value) of per-side table rows, for the left/right bar chart."""
+    records = [
+        {"metric": f"{r['metric']} ({r['unit']})" if r.get("unit") else r["metric"], "side": side,
+         "value": r[side]}
+        for r in rows for side in ("left", "right")
+        if isinstance(r.get(side), (int, float)) and math.isfinite(r[side])
+    ]
+    return pd.DataFrame(records, columns=["metric", "side", "value"])
+
+
+def sides_spec(metrics: list[str]) -> dict[str, Any]:
+    """Left and right bars for each metric (in the order given), each metric on its own scale."""
+    return {
+        "facet": {"row": {"field": "metric", "type": "nominal", "title": None, "sort": metrics,
+                          "header": {"labelAngle": 0, "labelAlign": "left", "labelLimit": 260}}},
+        "resolve": {"scale": {"x": "independent"}},
+        "spec": {
+            "height": {"step": 16},
+            "width": 400,
+            "mark": "bar",
+            "encoding": {
+                "y": {"field": "side", "type": "nominal", "title": None,
+                      "sort": ["left", "right"]},
+                "x": {"field": "value", "type": "quantitative", "title": None},
+                "color": {"field": "side", "type": "nominal", "legend": None,
+                          "scale": {"domain": ["left", "right"], "range": [LEFT_COLOR, RIGHT_COLOR]}},
+            },
+        },
+    }

@@ -1,0 +1,294 @@
+"""Live session: one background thread turns a packet source into pelvic angles while a UI reads them.
+
+The thread runs the same path as offline analysis (``SensorStream.feed`` -> ``PelvisPipeline.update``),
+so a live reading and a reviewed recording of the same movement agree. Results go into a fixed-size,
+lock-protected ring buffer (bounded memory however long the session runs); the UI only copies slices
+of it. Nothing here imports a UI toolkit, so the dashboard, a CLI or a test can drive it alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+import numpy as np
+
+from pelvio.errors import RecordingError
+from pelvio.fusion.pipeline import PelvisPipeline
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.profiles import load_profile
+from pelvio.sensor.recording import RecordingWriter, new_recording_path, session_metadata
+from pelvio.sensor.stream import SensorStream
+
+if TYPE_CHECKING:
+    from pelvio.sensor.sim import SimConfig
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("t_s", "seq", "tilt_deg", "obliquity_deg", "rotation_deg", "shift_m", "valid")
+"""Columns of every snapshot; ``seq`` is the sample index and ``valid`` a bool, the rest floats."""
+
+
+class PacketSource(Protocol):
+    """Anything that yields raw notifications by arrival time (the simulator now, BLE or replay later)."""
+
+    def packets(self, start_s: float, stop_s: float) -> list[tuple[float, bytes]]:
+        """``(arrival_s, payload)`` of the packets arriving in ``[start_s, stop_s)`` since the source began."""
+        ...
+
+
+class _Ring:
+    """Fixed-capacity float64 table: the producer appends rows, readers copy the newest ones."""
+
+    def __init__(self, capacity: int, n_cols: int) -> None:
+        self._data = np.full((capacity, n_cols), np.nan)
+        self._capacity = capacity
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def extend(self, rows: np.ndarray) -> None:
+        rows = rows[-self._capacity :]
+        with self._lock:
+            start = self._count % self._capacity
+            first = min(len(rows), self._capacity - start)
+            self._data[start : start + first] = rows[:first]
+            self._data[: len(rows) - first] = rows[first:]
+            self._count += len(rows)
+
+    def latest(self, n: int) -> np.ndarray:
+        """Copy of the newest ``n`` rows, oldest first."""
+        with self._lock:
+            n = min(n, self._count, self._capacity)
+            end = self._count % self._capacity
+            idx = np.arange(end - n, end) % self._capacity
+            return self._data[idx].copy()
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """What the stream and the pipeline report, for the user to judge the signal."""
+
+    samples: int
+    """Samples decoded since the session started."""
+    rate_hz: float
+    """Samples per second of wall time over the last few seconds (NaN before there are two readings)."""
+    lost: int
+    """Samples the arrival clock declared lost in transit."""
+    malformed: int
+    """Frames skipped because their bytes could not be decoded."""
+    calibration_status: str
+    running: bool
+    error: str
+    """Plain message of the failure that stopped the thread, empty while all is well."""
+    recording: Path | None
+    """File being written, if any."""
+    recording_error: str
+    """Why the last recording stopped on its own (e.g. disk full), empty otherwise."""
+
+
+class LiveSession:
+    """A running source -> stream -> pipeline loop in one daemon thread, with a ring buffer of results.
+
+    Parameters
+    ----------
+    source
+        Packet source paced in real time: packets are fed when their arrival time is reached.
+    sampling_rate_hz
+        Nominal sampling rate of the device.
+    profile
+        Firmware profile that decodes the payloads.
+    window_s
+        Seconds of results kept for display; older rows are overwritten.
+    block_s
+        Seconds of packets processed together; bounds the display latency.
+    speed
+        Source seconds per wall second: 1 for a live device, more to replay or test faster.
+    source_name, source_config
+        Recorded in the metadata of every recording started from this session ("sim", its settings).
+    """
+
+    def __init__(
+        self,
+        source: PacketSource,
+        sampling_rate_hz: float,
+        *,
+        profile: str = "witmotion_wt901ble",
+        window_s: float = 60.0,
+        block_s: float = 0.05,
+        speed: float = 1.0,
+        source_name: str = "sim",
+        source_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.sampling_rate_hz = float(sampling_rate_hz)
+        self.profile = profile
+        self.window_s = window_s
+        self.block_s = block_s
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = float(speed)
+        self.source_name = source_name
+        self.source_config = dict(source_config or {})
+        self._profile_id = load_profile(profile).id
+        self._stream = SensorStream(load_profile(profile), self.sampling_rate_hz)
+        self._pipeline = PelvisPipeline(self.sampling_rate_hz)
+        self._ring = _Ring(int(math.ceil(window_s * self.sampling_rate_hz)), len(COLUMNS))
+        self._stop = threading.Event()
+        self._rec_lock = threading.Lock()
+        self._writer: RecordingWriter | None = None
+        self._rate_marks: deque[tuple[float, int]] = deque(maxlen=64)
+        self._error = ""
+        self._recording_error = ""
+        self._thread = threading.Thread(target=self._run, name="pelvio-live", daemon=True)
+
+    @classmethod
+    def simulated(cls, config: SimConfig, **kwargs: Any) -> LiveSession:
+        """A session fed by the simulator, with its settings recorded as metadata."""
+        from pelvio.sensor.sim import Simulator  # only simulated sessions need the simulator
+
+        return cls(Simulator(config), config.sampling_rate_hz, source_name="sim", source_config=asdict(config),
+                   **kwargs)
+
+    def start(self) -> Self:
+        """Start the producer thread; returns ``self`` so a cache can hold ``LiveSession(...).start()``."""
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread, wait for it, and close any open recording (so the file ends cleanly)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+        self.stop_recording()
+
+    def snapshot(self, seconds: float) -> dict[str, np.ndarray]:
+        """Copy of the last ``seconds`` of results (by sample time), oldest first, at the full rate.
+
+        One aligned array per ``COLUMNS`` name, so a view can thin all of them with one index.
+        """
+        rows = self._ring.latest(int(math.ceil(min(seconds, self.window_s) * self.sampling_rate_hz)))
+        if len(rows):
+            rows = rows[rows[:, 0] > rows[-1, 0] - seconds]
+        out = {name: rows[:, i] for i, name in enumerate(COLUMNS)}
+        out["seq"] = out["seq"].astype(np.int64)
+        out["valid"] = out["valid"] > 0.5
+        return out
+
+    @property
+    def stats(self) -> LiveStats:
+        s = self._stream.stats
+        marks = list(self._rate_marks)
+        rate = float("nan")
+        if len(marks) >= 2 and marks[-1][0] > marks[0][0]:
+            rate = (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
+        writer = self._writer
+        return LiveStats(
+            samples=s.frames,
+            rate_hz=rate,
+            lost=s.lost_samples,
+            malformed=s.malformed,
+            calibration_status=self._pipeline.calibration_status,
+            running=self.alive,
+            error=self._error,
+            recording=Path(writer.path) if writer is not None else None,
+            recording_error=self._recording_error,
+        )
+
+    def start_recording(self, directory: str | Path, label: str) -> Path:
+        """Write the raw samples from now on to a new file in ``directory``; returns its path.
+
+        The calibration known so far goes into the metadata, so a recording that starts mid-walk can
+        still be analysed. Raises ``RecordingError`` if the file cannot be created.
+        """
+        meta = session_metadata(sampling_rate_hz=self.sampling_rate_hz, source=self.source_name,
+                                profile=self._profile_id, source_config=self.source_config,
+                                calibration=self._calibration_dict())
+        writer = RecordingWriter(new_recording_path(directory, label), metadata=meta)
+        self._recording_error = ""
+        with self._rec_lock:
+            previous, self._writer = self._writer, writer
+        if previous is not None:
+            previous.close(self._final_metadata())
+        return Path(writer.path)
+
+    def stop_recording(self) -> Path | None:
+        """Close the current recording, if any, and return its path."""
+        with self._rec_lock:
+            writer, self._writer = self._writer, None
+        if writer is None:
+            return None
+        writer.close(self._final_metadata())
+        return Path(writer.path)
+
+    def _calibration_dict(self) -> dict[str, Any] | None:
+        cal = self._pipeline.calibration
+        return None if cal is None else cal.to_dict()
+
+    def _final_metadata(self) -> dict[str, Any]:
+        """Closing fields: the calibration (it may have been found while recording) and stream health."""
+        s = self._stream.stats
+        return {"calibration": self._calibration_dict(),
+                "stream": {"packets": s.packets, "malformed": s.malformed, "lost_samples": s.lost_samples}}
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # the UI shows the message; the traceback goes to the log
+            log.exception("live session stopped")
+            self._error = str(exc) or type(exc).__name__
+            self.stop_recording()  # end the file cleanly: nothing more will be appended
+
+    def _loop(self) -> None:
+        t0 = time.monotonic()
+        block = 0
+        while not self._stop.is_set():
+            start_s, stop_s = block * self.block_s, (block + 1) * self.block_s
+            block += 1
+            parts: list[ImuBatch] = []
+            for arrival_s, payload in self.source.packets(start_s, stop_s):
+                if self._wait_until(t0 + arrival_s / self.speed):
+                    return
+                parts.append(self._stream.feed(payload, arrival_s))
+            if self._wait_until(t0 + stop_s / self.speed):
+                return
+            batch = ImuBatch.concat([b for b in parts if len(b)], self.sampling_rate_hz)
+            if len(batch):
+                self._process(batch)
+            self._rate_marks.append((time.monotonic(), self._stream.stats.frames))
+
+    def _wait_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` (monotonic); True if asked to stop meanwhile."""
+        delay = deadline - time.monotonic()
+        return self._stop.wait(delay) if delay > 0 else self._stop.is_set()
+
+    def _process(self, batch: ImuBatch) -> None:
+        series = self._pipeline.update(batch)
+        self._ring.extend(np.column_stack([
+            series.t_s, series.seq, series.tilt_deg, series.obliquity_deg,
+            series.rotation_deg, series.shift_m, series.valid,
+        ]).astype(float))
+        with self._rec_lock:
+            writer = self._writer
+            if writer is None:
+                return
+            try:
+                writer.append(batch)
+                return
+            except RecordingError as exc:  # keep the live view running; tell the user why it stopped
+                self._recording_error = str(exc)
+                self._writer = None
+        try:
+            writer.close(self._final_metadata())
+        except RecordingError:  # e.g. the disk is still full: release the file, keep what is on disk
+            log.exception("closing a failed recording")
+            writer.abort()

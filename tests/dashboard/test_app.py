@@ -1,0 +1,181 @@
+"""The dashboard script run by Streamlit's AppTest: real workers, real recordings, no browser."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pelvio.errors import RecordingError
+from pelvio.live import LiveSession
+from pelvio.sensor.recording import read_recording
+from pelvio.sensor.sim import SimConfig
+
+APP = str(files("pelvio.dashboard") / "app.py")
+TIMEOUT_S = 20.0
+
+
+def live_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "pelvio-live" and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Each test gets its own recordings folder and no worker left over from another test."""
+    monkeypatch.setenv("PELVIO_RECORDINGS_DIR", str(tmp_path / "recordings"))
+    monkeypatch.setenv("PELVIO_SOURCE", "sim")
+    st.cache_resource.clear()
+    yield tmp_path / "recordings"
+    st.cache_resource.clear()  # on_release stops the worker thread
+    deadline = time.monotonic() + 5.0
+    while live_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not live_threads(), "a live worker kept running after its cache entry was released"
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert len(values) == 1, f"expected one {label!r} metric, got {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def live_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_live_view_shows_angles_shift_and_stream_health():
+    at = live_app()
+    labels = [m.label for m in at.metric]
+    assert labels == ["Tilt", "Obliquity", "Rotation", "Lateral shift", "Samples", "Rate", "Lost", "Malformed"]
+    assert any(c.value.startswith("Calibration:") for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 1, "only the balance bar before calibration"
+    assert "once the sensor is calibrated" in at.info[0].value
+    assert not at.error
+
+
+def test_live_values_change_between_runs():
+    at = live_app()
+    first = int(metric(at, "Samples"))
+    time.sleep(0.6)
+    at.run()
+    second = int(metric(at, "Samples"))
+    assert second >= first + 30, (first, second)  # 100 Hz for 0.6 s, with slack for scheduling
+    assert metric(at, "Rate").endswith("Hz")
+    assert len(live_threads()) == 1
+
+
+def test_changing_simulator_settings_replaces_the_worker():
+    at = live_app()
+    before = live_threads()
+    assert len(before) == 1
+    at.selectbox(key="sim_activity").set_value("squat").run()
+    assert not at.exception
+    before[0].join(5.0)
+    assert not before[0].is_alive(), "the old worker must stop when the settings change"
+    assert len(live_threads()) == 1
+
+
+def test_record_button_writes_a_readable_file(isolated: Path):
+    at = live_app()
+    at.text_input(key="rec_label").set_value("knee check")
+    at.button(key="rec_start").click().run()
+    assert not at.exception
+    files_now = sorted(isolated.glob("*.arrows"))
+    assert len(files_now) == 1 and "knee-check" in files_now[0].name
+    assert any(files_now[0].name in c.value for c in at.caption)
+    time.sleep(1.5)
+    at.button(key="rec_stop").click().run()
+    assert not at.exception
+    assert any(c.value.startswith("Saved") and files_now[0].name in c.value for c in at.caption)
+    recording = read_recording(files_now[0])
+    assert recording.complete, recording.warnings
+    assert len(recording.batch) >= 100  # ~1.5 s at 100 Hz reached the file
+
+
+def test_review_shows_the_per_side_table(isolated: Path, sim_recording: Path):
+    isolated.mkdir(parents=True)
+    shutil.copy(sim_recording, isolated)
+    shutil.copy(sim_recording.with_suffix(".json"), isolated)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params["view"] = "review"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Review"
+    assert not live_threads(), "the review view must not start the sensor"
+    side_table = at.dataframe[0].value
+    assert list(side_table.columns) == ["metric", "unit", "left", "right", "symmetry_index_pct"]
+    assert len(side_table) >= 3
+    assert {"tilt", "obliquity", "rotation"} <= set(at.dataframe[1].value.index)
+    at.run()  # the cached analysis is reused
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.dataframe[0].value.equals(side_table)
+
+
+def test_review_of_a_broken_file_shows_the_plain_error(isolated: Path):
+    isolated.mkdir(parents=True)
+    broken = isolated / "2026-01-01T00-00-00Z_broken.arrows"
+    broken.write_bytes(b"this is not an arrow stream" * 10)
+    with pytest.raises(RecordingError) as expected:
+        read_recording(broken)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params["view"] = "review"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [str(expected.value)]
+
+
+def test_review_with_no_recordings_says_so():
+    at = review_app()
+    assert not at.exception and not at.error
+    assert "No recordings" in at.info[0].value
+
+
+def test_unknown_source_is_a_plain_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PELVIO_SOURCE", "ble:AA:BB:CC:DD:EE:FF")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    assert not at.exception
+    assert "not supported yet" in at.error[0].value
+    assert not live_threads()
+
+
+def review_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params["view"] = "review"
+    return at.run()
+
+
+def test_review_of_a_recording_without_calibration_explains_why(isolated: Path, make_sim_recording):
+    make_sim_recording(isolated, seconds=4.0, label="too-short")  # standing only: nothing to calibrate on
+    at = review_app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "cannot calibrate this recording" in at.error[0].value
+
+
+def test_a_live_recording_started_mid_walk_can_be_reviewed(isolated: Path):
+    """The live session stores its calibration, so the file needs no standing phase of its own."""
+    session = LiveSession.simulated(SimConfig(duration_s=None, seed=2), speed=25.0).start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while not session.stats.calibration_status.startswith("calibrated"):
+            assert time.monotonic() < deadline, session.stats
+            time.sleep(0.02)
+        time.sleep(0.2)
+        path = session.start_recording(isolated, "mid-walk")
+        time.sleep(0.8)  # ~20 s of walking at 25x
+        session.stop_recording()
+    finally:
+        session.stop()
+    at = review_app()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="review_path").value == path
+    steps = at.dataframe[0].value.set_index("metric").loc["steps (stance side)"]
+    assert steps["left"] >= 10 and steps["right"] >= 10

@@ -1,0 +1,122 @@
+"""LiveSession: the live thread computes what the offline path computes, in bounded memory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pelvio.errors import RecordingError
+from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
+from pelvio.live import COLUMNS, LiveSession
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.profiles import load_profile
+from pelvio.sensor.recording import read_recording
+from pelvio.sensor.sim import SimConfig, Simulator
+from pelvio.sensor.stream import SensorStream
+
+RATE_HZ = 100.0
+SPEED = 25.0  # 25 simulated seconds per wall second
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def session():
+    sessions: list[LiveSession] = []
+
+    def make(**kwargs) -> LiveSession:
+        s = LiveSession.simulated(SimConfig(duration_s=None, sampling_rate_hz=RATE_HZ, seed=5), **kwargs)
+        sessions.append(s.start())
+        return s
+
+    yield make
+    for s in sessions:
+        s.stop()
+        assert not s.alive
+
+
+def offline(seconds: float) -> PelvisSeries:
+    """The same simulated packets through a fresh stream and pipeline, in one go."""
+    stream = SensorStream(load_profile("witmotion_wt901ble"), RATE_HZ)
+    pipeline = PelvisPipeline(RATE_HZ)
+    packets = Simulator(SimConfig(duration_s=None, sampling_rate_hz=RATE_HZ, seed=5)).packets(0.0, seconds)
+    return pipeline.update(ImuBatch.concat([stream.feed(p, t) for t, p in packets], RATE_HZ))
+
+
+def test_live_angles_equal_the_offline_pipeline(session):
+    live = session(speed=SPEED)
+    wait_for(lambda: live.stats.calibration_status.startswith("calibrated") and live.stats.samples > 1500)
+    live.stop()
+    snap = live.snapshot(60.0)
+    ref = offline(snap["t_s"][-1] + 1.0)
+    idx = np.searchsorted(ref.seq, snap["seq"])
+    assert np.array_equal(ref.seq[idx], snap["seq"])
+    calibrated = ~np.isnan(snap["tilt_deg"])
+    assert calibrated.sum() > 200
+    for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m"):
+        np.testing.assert_allclose(snap[name], getattr(ref, name)[idx], atol=1e-9, equal_nan=True)
+
+
+def test_ring_keeps_only_the_window(session):
+    live = session(speed=SPEED, window_s=2.0)
+    wait_for(lambda: live.stats.samples > 800)
+    snap = live.snapshot(60.0)
+    assert set(snap) == set(COLUMNS)
+    assert len(snap["seq"]) == int(2.0 * RATE_HZ)
+    assert np.all(np.diff(snap["seq"]) == 1), "rows must be contiguous and oldest first after wrapping"
+    assert snap["valid"].dtype == bool
+    short = live.snapshot(0.5)
+    assert 45 <= len(short["seq"]) <= 51 and short["seq"][-1] >= snap["seq"][-1]
+
+
+def test_stats_report_rate_and_counters(session):
+    live = session()
+    time.sleep(1.0)
+    stats = live.stats
+    assert stats.running and not stats.error
+    assert 60 <= stats.samples <= 140
+    assert 80 <= stats.rate_hz <= 120
+    assert stats.lost == 0 and stats.malformed == 0
+    assert stats.calibration_status == "stand still for a few seconds"
+
+
+def test_recording_holds_the_raw_samples_and_the_calibration(session, tmp_path: Path):
+    live = session(speed=SPEED)
+    wait_for(lambda: live.stats.calibration_status.startswith("calibrated"))
+    path = live.start_recording(tmp_path, "test run")
+    assert live.stats.recording == path
+    time.sleep(0.3)  # ~7 simulated seconds
+    assert live.stop_recording() == path
+    assert live.stats.recording is None
+    recording = read_recording(path)
+    assert recording.complete, recording.warnings
+    assert len(recording.batch) > 100 and np.all(np.diff(recording.batch.seq) >= 1)
+    assert recording.metadata["source"] == "sim"
+    assert recording.metadata["calibration"]["quality"] > 0
+    assert recording.metadata["stream"]["lost_samples"] == 0
+
+
+def test_stop_closes_an_open_recording(session, tmp_path: Path):
+    live = session(speed=SPEED)
+    path = live.start_recording(tmp_path, "cut")
+    time.sleep(0.3)
+    live.stop()
+    assert not live.alive
+    assert read_recording(path).complete
+
+
+def test_unwritable_folder_is_a_recording_error(session, tmp_path: Path):
+    live = session()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RecordingError, match="not a folder"):
+        live.start_recording(blocker, "x")
+    assert live.alive and live.stats.recording is None
