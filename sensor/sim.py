@@ -42,8 +42,10 @@ from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile, load_profile
 
-Activity = Literal["stand", "walk", "squat", "single_leg_stance", "lunge"]
-ACTIVITIES: tuple[str, ...] = ("stand", "walk", "squat", "single_leg_stance", "lunge")
+Activity = Literal["stand", "walk", "squat", "single_leg_stance", "lunge", "deadlift", "hip_thrust",
+                   "lateral_leg_raise"]
+ACTIVITIES: tuple[str, ...] = ("stand", "walk", "squat", "single_leg_stance", "lunge", "deadlift", "hip_thrust",
+                               "lateral_leg_raise")
 SIDES: tuple[str, ...] = ("left", "right")
 
 ROTATION_STEP_S = 2e-5
@@ -58,6 +60,8 @@ CALIBRATION_PAUSE_S = 2.0
 STEP_PEAK_FRACTION = 0.35
 """Where in the step (IC -> next IC) the contralateral drop peaks."""
 FC_STRIDE_FRACTION = 0.6
+HIP_THRUST_SETUP_S = 4.0
+"""Time to get from standing onto the bench before the first hip thrust."""
 """Final contact of a foot, as a fraction of the stride after its initial contact."""
 
 _NOMINAL_MOUNT = Rotation.from_euler("y", -90.0, degrees=True)
@@ -102,6 +106,11 @@ class SimConfig:
     """Side the sacrum shifts to at the bottom of a squat."""
     shift_cm: float = 0.0
     lunge_depth_m: float = 0.3
+    deadlift_tilt_deg: float = 40.0
+    """Anterior pelvic tilt at the bottom of a (Romanian) deadlift hinge."""
+    hip_thrust_rise_m: float = 0.25
+    leg_raise_hike_deg: float = 3.0
+    """Hitch of the raised side in a standing lateral leg raise (less by ``drop_deg`` on a weak stance side)."""
     sls_hold_s: float = 10.0
     sls_shift_m: float = 0.05
     sls_drop_deg: float = 1.0
@@ -312,6 +321,8 @@ class _Cycle:
     out_s: float
     rest_s: float
     alternate: bool
+    setup_s: float = 0.0
+    """One-off transition into the exercise position before the first rep (hip thrust: onto the bench)."""
 
     @property
     def period_s(self) -> float:
@@ -325,12 +336,21 @@ def _cycle(cfg: SimConfig) -> _Cycle | None:
         return _Cycle(0.0, 1.2, 0.6, 1.2, 1.5, alternate=True)
     if cfg.activity == "single_leg_stance":
         return _Cycle(1.0, 1.0, cfg.sls_hold_s, 1.0, 0.0, alternate=True)
+    if cfg.activity == "deadlift":
+        return _Cycle(0.0, 1.5, 0.3, 1.5, 1.5, alternate=False)
+    if cfg.activity == "hip_thrust":
+        return _Cycle(0.0, 1.0, 1.0, 1.2, 1.0, alternate=False, setup_s=HIP_THRUST_SETUP_S)
+    if cfg.activity == "lateral_leg_raise":
+        return _Cycle(0.5, 1.0, 0.5, 1.0, 0.5, alternate=True)
     return None
 
 
 def _rep_side(cfg: SimConfig, rep: np.ndarray) -> np.ndarray:
-    """+1 for left, -1 for right: alternating reps start on the left; a squat's side is its shift side."""
-    if cfg.activity == "squat":
+    """+1 for left, -1 for right: alternating reps start on the left; a squat's side is its shift side.
+
+    The side is the leg that moves: the lead leg of a lunge, the raised leg of a lateral leg raise.
+    """
+    if cfg.activity in ("squat", "deadlift", "hip_thrust"):
         return np.full(rep.shape, {"left": 1.0, "right": -1.0, None: 0.0}[cfg.shift_side])
     return np.where(np.mod(rep, 2.0) == 0.0, 1.0, -1.0)
 
@@ -341,7 +361,7 @@ def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
     pose = np.zeros((len(t), 6))
     if cyc is None:
         return pose
-    tau = t - plan.activity_start_s
+    tau = t - plan.activity_start_s - cyc.setup_s
     rep = np.floor(tau / cyc.period_s)
     b = hold_profile(tau - rep * cyc.period_s - cyc.lead_s, cyc.in_s, cyc.hold_s, cyc.out_s) * (tau >= 0)
     sgn = _rep_side(cfg, rep)
@@ -360,6 +380,23 @@ def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
         pose[:, 3] = 0.4 * b
         pose[:, 4] = 0.01 * sgn * b
         pose[:, 5] = -cfg.lunge_depth_m * b
+    elif cfg.activity == "deadlift":
+        pose[:, 2] = cfg.deadlift_tilt_deg * b
+        pose[:, 3] = -0.15 * b
+        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
+        pose[:, 5] = -0.10 * b
+    elif cfg.activity == "hip_thrust":
+        setup = smootherstep(np.clip((t - plan.activity_start_s) / cyc.setup_s, 0.0, 1.0))
+        pose[:, 2] = -45.0 * setup - 40.0 * b  # supine on a bench; hips extend to a posterior tilt
+        pose[:, 3] = -0.3 * setup
+        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
+        pose[:, 5] = -0.55 * setup + cfg.hip_thrust_rise_m * b
+    elif cfg.activity == "lateral_leg_raise":
+        stance_left = sgn < 0  # the raised leg is the rep's side; the other leg carries the weight
+        extra = np.where(stance_left, cfg.drop_deg * (cfg.weak_side == "left"),
+                         cfg.drop_deg * (cfg.weak_side == "right"))
+        pose[:, 1] = sgn * (cfg.leg_raise_hike_deg - extra) * b
+        pose[:, 4] = -sgn * cfg.sls_shift_m * b
     else:
         pose[:, 1] = drop * b
         pose[:, 4] = cfg.sls_shift_m * sgn * b
@@ -660,7 +697,7 @@ class Simulator:
         none_reps = Reps(empty, empty, empty, np.zeros(0, "<U17"), np.zeros(0, "<U5"))
         if cyc is None or stop_s <= self._plan.activity_start_s:
             return none_sls, none_reps
-        t0 = self._plan.activity_start_s
+        t0 = self._plan.activity_start_s + cyc.setup_s
         first = max(0, math.floor((start_s - t0) / cyc.period_s))
         rep = np.arange(first, math.ceil((stop_s - t0) / cyc.period_s), dtype=float)
         begin = t0 + rep * cyc.period_s + cyc.lead_s

@@ -11,6 +11,7 @@ from scipy.spatial.transform import Rotation
 from pelvio.conventions import GRAVITY_MPS2, quat_from_rotation, rotation_from_quat
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.sim import (
+    ACTIVITIES,
     SimConfig,
     Simulator,
     body_rate_rps,
@@ -261,7 +262,7 @@ def test_single_leg_stance_shifts_and_drops_toward_the_weak_side() -> None:
     np.testing.assert_allclose(sls.drop_deg[:2], [1.0, 6.0])
 
 
-@pytest.mark.parametrize("activity", ["stand", "walk", "squat", "single_leg_stance", "lunge"])
+@pytest.mark.parametrize("activity", ACTIVITIES)
 def test_no_jumps_in_ideal_signals(activity: str) -> None:
     cfg = SimConfig(activity=activity, duration_s=35.0, sampling_rate_hz=200.0, weak_side="left", drop_deg=4.0)
     truth = simulate(cfg).truth
@@ -277,3 +278,28 @@ def test_config_is_recorded_and_replace_keeps_validation() -> None:
     assert simulate(cfg).truth.config is cfg
     with pytest.raises(ValueError, match="weak_side"):
         dataclasses.replace(cfg, weak_side="middle")
+
+
+@pytest.mark.parametrize(
+    ("activity", "angle", "at_bottom"),
+    [("deadlift", "tilt_deg", 40.0), ("hip_thrust", "tilt_deg", -85.0)],
+)
+def test_hinge_and_bridge_exercises_reach_their_pose_at_each_rep(activity: str, angle: str, at_bottom: float) -> None:
+    truth = simulate(SimConfig(activity=activity, duration_s=45.0, seed=2)).truth
+    reps = truth.reps
+    assert len(reps.start_s) >= 5 and set(reps.kind) == {activity}
+    for bottom in reps.bottom_s[reps.end_s < 45.0]:
+        i = int(np.searchsorted(truth.t_s, bottom))
+        assert getattr(truth, angle)[i] == pytest.approx(at_bottom, abs=0.5)
+
+
+def test_lateral_leg_raise_hikes_the_raised_side_less_on_a_weak_stance_leg() -> None:
+    truth = simulate(SimConfig(activity="lateral_leg_raise", duration_s=40.0, weak_side="left", drop_deg=2.0,
+                               sway_scale=0.0)).truth
+    reps = truth.reps
+    assert list(reps.side[:2]) == ["left", "right"]
+    obl = {side: truth.obliquity_deg[np.searchsorted(truth.t_s, b)] for b, side in zip(reps.bottom_s[:2], reps.side[:2])}
+    shift = {side: truth.shift_m[np.searchsorted(truth.t_s, b)] for b, side in zip(reps.bottom_s[:2], reps.side[:2])}
+    assert obl["left"] == pytest.approx(3.0, abs=0.1)  # left raised, right stance: full hike, left side up
+    assert obl["right"] == pytest.approx(-1.0, abs=0.1)  # right raised over a weak left stance leg: 3 - 2 deg
+    assert shift["left"] < -0.04 and shift["right"] > 0.04  # weight over the stance leg
