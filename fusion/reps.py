@@ -1,0 +1,137 @@
+"""Exercise repetitions: segment and count reps, and measure each one.
+
+Each exercise moves the pelvis in its own dominant way, so each has its own segmentation signal:
+squats and lunges go down (vertical displacement), a deadlift hinges (anterior tilt), a hip thrust
+bridges (posterior tilt), a lateral leg raise shifts the weight over the stance leg (lateral shift).
+A rep is a prominent excursion of that signal; its start and end are where the signal leaves and
+returns to within 15 % of the excursion. Depth comes from the vertical acceleration integrated
+within the rep with zero velocity at both ends (the pelvis is still between reps), which removes
+the drift a whole-session integration would accumulate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+
+EXERCISES = ("squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise")
+
+_SIGNAL = {
+    "squat": ("down_m", 0.08),
+    "lunge": ("down_m", 0.08),
+    "deadlift": ("tilt_deg", 10.0),
+    "hip_thrust": ("posterior_tilt_deg", 10.0),
+    "lateral_leg_raise": ("abs_shift_m", 0.025),
+    # abs_shift_m is |shift_m|: the weight goes over the stance leg, whichever leg is raised
+}
+"""Exercise -> (segmentation signal, minimum prominence in its unit)."""
+
+EDGE_FRACTION = 0.15
+REST_PAD_S = 0.5
+"""Depth integrates from this long before a rep's start to after its end, where the pelvis is still."""
+PLATEAU_FRACTION = 0.1
+"""A held bottom is where the signal stays within 10 % of the excursion of its peak."""
+MIN_REP_S = 1.0
+MAX_REP_S = 8.0
+"""A rep's excursion is judged against its surroundings within this window, not the whole set."""
+
+
+@dataclass(frozen=True)
+class Reps:
+    """One entry per repetition; times in seconds from the recording start."""
+
+    exercise: str
+    start_s: np.ndarray
+    bottom_s: np.ndarray
+    """Deepest point of the rep (top of a hip thrust, highest raise of a leg raise)."""
+    end_s: np.ndarray
+    depth_m: np.ndarray
+    """Vertical travel from start to bottom (down positive; a hip thrust's rise is negative)."""
+    tilt_range_deg: np.ndarray
+    shift_at_bottom_m: np.ndarray
+    """Lateral shift of the sacrum at the bottom relative to the start, + = toward the left."""
+    obliquity_at_bottom_deg: np.ndarray
+    eccentric_s: np.ndarray
+    concentric_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+    def trend_per_rep(self, values: np.ndarray) -> float:
+        """Least-squares slope of a per-rep value over rep number (fatigue: drift within a set)."""
+        if len(values) < 3:
+            return float("nan")
+        return float(np.polyfit(np.arange(len(values)), values, 1)[0])
+
+
+def segmentation_signals(tilt_deg: np.ndarray, acc_prog_mps2: np.ndarray,
+                         sampling_rate_hz: float) -> dict[str, np.ndarray]:
+    """The candidate signals, zero-phase (offline) so rep edges and bottoms are not delayed."""
+    acc = np.nan_to_num(acc_prog_mps2)
+    tilt = np.nan_to_num(tilt_deg)
+    return {"down_m": -_displacement_m(acc[:, 2], sampling_rate_hz), "tilt_deg": tilt,
+            "posterior_tilt_deg": -tilt, "shift_m": _displacement_m(acc[:, 1], sampling_rate_hz)}
+
+
+def _displacement_m(acc_mps2: np.ndarray, sampling_rate_hz: float, cutoff_hz: float = 0.1) -> np.ndarray:
+    """Acceleration integrated twice, each integral high-passed without phase shift (offline only)."""
+    if len(acc_mps2) < 50:
+        return np.zeros_like(acc_mps2)
+    sos = signal.butter(2, cutoff_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
+    v = signal.sosfiltfilt(sos, np.cumsum(acc_mps2) / sampling_rate_hz)
+    return signal.sosfiltfilt(sos, np.cumsum(v) / sampling_rate_hz)
+
+
+def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_deg: np.ndarray,
+                acc_prog_mps2: np.ndarray, sampling_rate_hz: float) -> Reps:
+    """Reps of ``exercise`` (one of ``EXERCISES``) in calibrated series; NaN samples are never in a rep.
+
+    ``acc_prog_mps2`` is the gravity-free acceleration in the progression frame (anterior, left, up).
+    """
+    if exercise not in _SIGNAL:
+        raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
+    name, prominence = _SIGNAL[exercise]
+    signals = segmentation_signals(tilt_deg, acc_prog_mps2, sampling_rate_hz)
+    signals["abs_shift_m"] = np.abs(signals["shift_m"])
+    sig = signals[name]
+    fs = sampling_rate_hz
+    peaks, props = signal.find_peaks(sig, prominence=prominence, distance=max(1, int(MIN_REP_S * fs)),
+                                     wlen=int(MAX_REP_S * fs))
+    rows: list[tuple] = []
+    for p in peaks[np.argsort(-props["prominences"])]:  # most prominent first: a double peak is one rep
+        prom = props["prominences"][np.searchsorted(peaks, p)]
+        i0, i1 = _crossings(sig, p, sig[p] - (1.0 - EDGE_FRACTION) * prom)
+        b0, b1 = _crossings(sig, p, sig[p] - PLATEAU_FRACTION * prom)
+        if i0 is None or i1 is None or np.isnan(tilt_deg[i0 : i1 + 1]).any():
+            continue
+        if any(i0 < r[-1] and r[-2] < i1 for r in rows):
+            continue
+        bottom = (b0 + b1) // 2  # the middle of a held bottom, not wherever noise puts the peak
+        pad = int(REST_PAD_S * fs)
+        still = slice(max(i0 - pad, 0), min(i1 + pad, len(sig) - 1) + 1)
+        rise, shift_left = _excursion_m(acc_prog_mps2[still], bottom - still.start, fs)[[2, 1]]
+        rows.append((t_s[i0], t_s[bottom], t_s[i1], -rise, np.ptp(tilt_deg[i0 : i1 + 1]),
+                     shift_left, obliquity_deg[bottom], t_s[bottom] - t_s[i0],
+                     t_s[i1] - t_s[bottom], i0, i1))
+    rows = [r[:-2] for r in sorted(rows)]
+    cols = [np.asarray(c, dtype=float) for c in zip(*rows)] if rows else [np.zeros(0)] * 9
+    return Reps(exercise, *cols)
+
+
+def _crossings(sig: np.ndarray, peak: int, level: float) -> tuple[int | None, int | None]:
+    """Last sample before ``peak`` and first after it where ``sig`` is below ``level``."""
+    before = np.flatnonzero(sig[:peak] < level)
+    after = np.flatnonzero(sig[peak:] < level)
+    return (int(before[-1]) if len(before) else None), (peak + int(after[0]) if len(after) else None)
+
+
+def _excursion_m(acc_mps2: np.ndarray, bottom: int, sampling_rate_hz: float) -> np.ndarray:
+    """(3,) displacement from the window's start to ``bottom``: double integration with zero velocity
+    at both ends of the window (the pelvis is still before and after a rep)."""
+    dt = 1.0 / sampling_rate_hz
+    v = np.cumsum(acc_mps2, axis=0) * dt
+    v -= np.linspace(0.0, 1.0, len(v))[:, None] * v[-1]
+    return np.cumsum(v, axis=0)[bottom] * dt
