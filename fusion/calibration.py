@@ -1,21 +1,41 @@
-"""Sensor -> pelvis alignment from quiet standing followed by straight walking.
+"""Sensor -> pelvis alignment: quiet standing, then straight walking or a few forward pelvic tilts.
 
 The clip is never aligned with the pelvis. Quiet standing gives the pelvis vertical in sensor
-coordinates (mean specific force); the first seconds of walking give the anterior axis: the
-principal direction of horizontal acceleration in the earth frame (Kong et al. 2016), signed by
-the velocity it integrates to from rest. Standing therefore defines tilt = obliquity = 0; an
-anatomical tilt offset can only come from the user.
+coordinates (mean specific force while still). The anterior axis comes from a movement:
+
+* ``walk``: the principal direction of horizontal acceleration in the earth frame over the first
+  seconds of walking (Kong et al. 2016), signed by the velocity it integrates to from rest;
+* ``tilt``: the principal axis of the angular rate during forward pelvic tilts (the medio-lateral
+  axis; gyro bias measured while standing is removed first), signed by gravity: tilting forward
+  makes the specific force along the anterior axis negative.
+
+Standing therefore defines tilt = obliquity = 0; an anatomical tilt (the ASIS-PSIS plane is usually
+tilted forward in standing) is invisible to the sensor and can only come from the user, as
+``anatomical_tilt_offset_deg``. ``Calibrator`` is the guided flow: it reports the step, its
+progress, what to do, and why it refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from pelvio.conventions import GRAVITY_MPS2, rotation_from_quat
+from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import CalibrationError
+from pelvio.fusion.quat import matrix_from_quat
+
+Method = Literal["walk", "tilt"]
+METHODS: tuple[str, ...] = ("walk", "tilt")
+INSTRUCTIONS = {
+    "stand": "stand still for a few seconds",
+    "walk": "now walk straight ahead for about 10 steps",
+    "tilt": "now tilt your pelvis forward and back to upright, 3 times",
+}
+MIN_TILT_DEG = 4.0
+"""Forward tilts smaller than this cannot define an axis above gyro noise and skin sway."""
+MAX_TILT_AXIS_FROM_HORIZONTAL_DEG = 30.0
 
 
 @dataclass(frozen=True)
@@ -25,16 +45,24 @@ class Calibration:
     pelvis_axes_in_sensor: np.ndarray
     """(3, 3) columns = pelvis x (anterior), y (left), z (up) in sensor coordinates."""
     quality: float
-    """0..1: how clearly walking defined the anterior axis (1 - minor/major horizontal variance)."""
+    """0..1: how clearly the movement defined the anterior axis (1 - minor/major principal variance)."""
     stand_s: tuple[float, float]
     walk_s: tuple[float, float]
+    """The movement window (walking, or the tilts with ``method='tilt'``)."""
     ready_seq: int
     """Grid index of the last sample the calibration needed; live angles start after it."""
+    method: Method = "walk"
+    anatomical_tilt_offset_deg: float = 0.0
+    """Added to every tilt: the standing tilt of the pelvis as measured by a clinician (0 = tilt
+    relative to the calibrated stance)."""
 
     @property
-    def sensor_to_pelvis(self) -> Rotation:
-        """Rotation taking pelvis coordinates to sensor coordinates (R_sp, so R_ep = R_es * R_sp)."""
-        return Rotation.from_matrix(self.pelvis_axes_in_sensor)
+    def sensor_to_pelvis(self) -> np.ndarray:
+        """(3, 3) R_sp taking pelvis coordinates to sensor coordinates, so R_ep = R_es @ R_sp."""
+        return self.pelvis_axes_in_sensor
+
+    def with_anatomical_tilt_offset(self, offset_deg: float) -> Calibration:
+        return replace(self, anatomical_tilt_offset_deg=float(offset_deg))
 
     def to_dict(self) -> dict:
         return {
@@ -43,44 +71,90 @@ class Calibration:
             "stand_s": list(self.stand_s),
             "walk_s": list(self.walk_s),
             "ready_seq": int(self.ready_seq),
+            "method": self.method,
+            "anatomical_tilt_offset_deg": float(self.anatomical_tilt_offset_deg),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
+        """Inverse of ``to_dict``; dictionaries written before ``method`` and the offset existed load too."""
         try:
             axes = np.asarray(d["pelvis_axes_in_sensor"], dtype=float)
             parts = (float(d["quality"]), tuple(d["stand_s"]), tuple(d["walk_s"]), int(d["ready_seq"]))
+            method = str(d.get("method", "walk"))
+            offset = float(d.get("anatomical_tilt_offset_deg", 0.0))
         except (KeyError, TypeError, ValueError) as e:
             raise CalibrationError(f"stored calibration is incomplete or malformed: {e}") from e
-        if axes.shape != (3, 3) or not np.allclose(axes.T @ axes, np.eye(3), atol=1e-6):
+        if axes.shape != (3, 3) or not np.allclose(axes.T @ axes, np.eye(3), atol=1e-6) \
+                or np.linalg.det(axes) < 0:
             raise CalibrationError("stored calibration axes are not a rotation matrix")
-        return cls(axes, *parts)
+        if method not in METHODS:
+            raise CalibrationError(f"stored calibration method {method!r} is not one of {', '.join(METHODS)}")
+        return cls(axes, *parts, method=method, anatomical_tilt_offset_deg=offset)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CalibrationState:
+    """What a guided calibration screen shows."""
+
+    step: Literal["stand", "walk", "tilt", "done"]
+    progress: float
+    """0..1 within the current step."""
+    instruction: str
+    quality: float | None
+    """Of the finished calibration; None before."""
+    refusal: str
+    """Why the last attempt was refused (empty if none): the user starts again with standing."""
 
 
 class Calibrator:
-    """Scans samples in order for 'stand still, then walk' and solves the alignment once.
+    """The guided calibration: 'stand still', then 'walk' or 'tilt', scanned in sample order.
 
     The scan is sequential and its windows depend only on sample indices, so feeding a stream in
-    packets or a recording in one piece finds the same windows and the same calibration.
+    packets or a recording in one piece finds the same windows and the same calibration. When the
+    movement cannot define the axes the attempt is refused with a reason (``state.refusal``) and
+    the flow starts again at standing; nothing is guessed.
     """
 
-    def __init__(self, sampling_rate_hz: float, *, stand_min_s: float = 2.0, stand_max_s: float = 5.0,
-                 walk_s: float = 5.0, still_gyr_rps: float = 0.15, still_acc_mps2: float = 0.4,
-                 min_quality: float = 0.3) -> None:
+    def __init__(self, sampling_rate_hz: float, *, method: Method = "walk", stand_min_s: float = 2.0,
+                 stand_max_s: float = 5.0, walk_s: float = 5.0, tilt_s: float = 8.0,
+                 still_gyr_rps: float = 0.15, still_acc_mps2: float = 0.4, min_quality: float = 0.3) -> None:
+        if method not in METHODS:
+            raise ValueError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
         self.rate = float(sampling_rate_hz)
+        self.method: Method = method
         self.stand_min_n = int(round(stand_min_s * self.rate))
         self.stand_max_n = int(round(stand_max_s * self.rate))
-        self.walk_n = int(round(walk_s * self.rate))
+        self.move_n = int(round((walk_s if method == "walk" else tilt_s) * self.rate))
         self.still_gyr_rps = still_gyr_rps
         self.still_acc_mps2 = still_acc_mps2
         self.min_quality = min_quality
         self.result: Calibration | None = None
-        self.status = "stand still for a few seconds"
+        self._refusal = ""
         self._still: list[np.ndarray] = []
         self._up: np.ndarray | None = None
+        self._gyr_bias = np.zeros(3)
         self._stand_s: tuple[float, float] = (0.0, 0.0)
-        self._walk: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._walk_n = 0
+        self._move: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._move_n = 0
+
+    @property
+    def state(self) -> CalibrationState:
+        if self.result is not None:
+            return CalibrationState("done", 1.0, f"calibrated (quality {self.result.quality:.2f})",
+                                    self.result.quality, "")
+        run = sum(len(a) for a in self._still)
+        if self._up is None and run < self.stand_min_n:
+            return CalibrationState("stand", run / self.stand_min_n, INSTRUCTIONS["stand"], None, self._refusal)
+        # standing long enough: ask for the movement (its start ends the standing window)
+        return CalibrationState(self.method, self._move_n / self.move_n, INSTRUCTIONS[self.method], None,
+                                self._refusal)
+
+    @property
+    def status(self) -> str:
+        """One line for a status bar: the instruction, after the reason of a refusal if there was one."""
+        st = self.state
+        return f"{st.refusal} — {st.instruction}" if st.refusal and st.step != "done" else st.instruction
 
     def update(self, seq: np.ndarray, acc_mps2: np.ndarray, gyr_rps: np.ndarray, quat: np.ndarray,
                valid: np.ndarray) -> Calibration | None:
@@ -89,29 +163,29 @@ class Calibrator:
         n = len(seq)
         while self.result is None and i < n:
             if self._up is None:
-                i = self._scan_stand(seq, acc_mps2, gyr_rps, valid, i)
+                i = self._scan_stand(seq, acc_mps2, gyr_rps, i)
             else:
-                i = self._collect_walk(seq, acc_mps2, quat, i)
+                i = self._collect_move(seq, acc_mps2, gyr_rps, quat, i)
         return self.result
 
-    def _scan_stand(self, seq, acc, gyr, valid, i: int) -> int:
+    def _scan_stand(self, seq: np.ndarray, acc: np.ndarray, gyr: np.ndarray, i: int) -> int:
         still = (np.linalg.norm(gyr[i:], axis=1) < self.still_gyr_rps) \
             & (np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_MPS2) < self.still_acc_mps2)
         moving = np.flatnonzero(~still)
         end = i + (moving[0] if len(moving) else len(still))
         if end > i:
-            self._still.append(acc[i:end])
+            self._still.append(np.hstack([acc[i:end], gyr[i:end]]))
             self._trim_still()
         if end == len(seq):
             return end
         run = sum(len(a) for a in self._still)
         if run >= self.stand_min_n:
             tail = np.vstack(self._still)[-self.stand_max_n:]
-            up = tail.mean(axis=0)
+            up = tail[:, :3].mean(axis=0)
             self._up = up / np.linalg.norm(up)
+            self._gyr_bias = tail[:, 3:].mean(axis=0)
             last = int(seq[end]) - 1
             self._stand_s = ((last - len(tail) + 1) / self.rate, (last + 1) / self.rate)
-            self.status = "now walk straight ahead for about 10 steps"
         self._still = []
         return end + 1 if self._up is None else end
 
@@ -121,37 +195,47 @@ class Calibrator:
         if total > 2 * self.stand_max_n:
             self._still = [np.vstack(self._still)[-self.stand_max_n:]]
 
-    def _collect_walk(self, seq, acc, quat, i: int) -> int:
-        take = min(len(seq) - i, self.walk_n - self._walk_n)
-        self._walk.append((seq[i : i + take], acc[i : i + take], quat[i : i + take]))
-        self._walk_n += take
-        if self._walk_n == self.walk_n:
+    def _collect_move(self, seq: np.ndarray, acc: np.ndarray, gyr: np.ndarray, quat: np.ndarray, i: int) -> int:
+        take = min(len(seq) - i, self.move_n - self._move_n)
+        sl = slice(i, i + take)
+        self._move.append((seq[sl], acc[sl], gyr[sl], quat[sl]))
+        self._move_n += take
+        if self._move_n == self.move_n:
             self._solve()
         return i + take
 
     def _solve(self) -> None:
-        seq = np.concatenate([w[0] for w in self._walk])
-        acc = np.vstack([w[1] for w in self._walk])
-        quat = np.vstack([w[2] for w in self._walk])
-        self._walk, self._walk_n = [], 0
+        seq, acc, gyr, quat = (np.concatenate([m[k] for m in self._move]) for k in range(4))
+        self._move, self._move_n = [], 0
         up = self._up
         assert up is not None
         try:
-            axes, quality = solve_alignment(up, acc, quat, self.rate, min_quality=self.min_quality)
+            if self.method == "walk":
+                axes, quality = solve_walk_alignment(up, acc, quat, self.rate, min_quality=self.min_quality)
+            else:
+                axes, quality = solve_tilt_alignment(up, acc, gyr - self._gyr_bias, self.rate,
+                                                     min_quality=self.min_quality)
         except CalibrationError as e:
             self._up = None
-            self.status = f"{e} — stand still, then walk straight again"
+            self._refusal = str(e)
             return
-        self.result = Calibration(axes, quality, self._stand_s,
-                                  (seq[0] / self.rate, (seq[-1] + 1) / self.rate), int(seq[-1]))
-        self.status = f"calibrated (quality {quality:.2f})"
+        self._refusal = ""
+        self.result = Calibration(axes, quality, self._stand_s, (seq[0] / self.rate, (seq[-1] + 1) / self.rate),
+                                  int(seq[-1]), method=self.method)
 
 
-def solve_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float,
-                    *, min_quality: float = 0.3) -> tuple[np.ndarray, float]:
+def _axes(up_sensor: np.ndarray, forward_sensor: np.ndarray) -> np.ndarray:
+    """Right-handed pelvis axes (columns x, y, z) from the up axis and a rough anterior direction."""
+    x = forward_sensor - forward_sensor.dot(up_sensor) * up_sensor
+    x /= np.linalg.norm(x)
+    return np.column_stack([x, np.cross(up_sensor, x), up_sensor])
+
+
+def solve_walk_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float,
+                         *, min_quality: float = 0.3) -> tuple[np.ndarray, float]:
     """Pelvis axes in sensor coordinates from the standing vertical and a walk that starts at rest."""
-    r_es = rotation_from_quat(quat)
-    a_earth = r_es.apply(acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
+    r_es = matrix_from_quat(quat)
+    a_earth = np.einsum("nij,nj->ni", r_es, acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
     horiz = a_earth[:, :2] - a_earth[:, :2].mean(axis=0)
     if np.sqrt(np.mean(np.sum(horiz**2, axis=1))) < 0.3:
         raise CalibrationError("no walking detected after standing")
@@ -164,8 +248,32 @@ def solve_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.ndarra
     if abs(velocity.mean()) < 0.1:
         raise CalibrationError("cannot tell forward from backward: no steady walking")
     forward_earth = np.append(direction * np.sign(velocity.mean()), 0.0)
-    forward = r_es.inv().apply(forward_earth).mean(axis=0)
-    forward -= forward.dot(up_sensor) * up_sensor
-    x = forward / np.linalg.norm(forward)
-    y = np.cross(up_sensor, x)
-    return np.column_stack([x, y, up_sensor]), quality
+    forward = np.einsum("nji,j->ni", r_es, forward_earth).mean(axis=0)
+    return _axes(up_sensor, forward), quality
+
+
+def solve_tilt_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, gyr_rps: np.ndarray, sampling_rate_hz: float,
+                         *, min_quality: float = 0.3) -> tuple[np.ndarray, float]:
+    """Pelvis axes from the standing vertical and forward pelvic tilts (gyro bias already removed).
+
+    The tilts turn the pelvis about its medio-lateral axis: the principal axis of the angular rate.
+    Which end is left follows from gravity: a forward tilt lowers the anterior axis, so the specific
+    force along it turns negative (-g sin tilt) while standing it is zero by construction.
+    """
+    evals, evecs = np.linalg.eigh(gyr_rps.T @ gyr_rps / max(len(gyr_rps), 1))
+    axis = evecs[:, 2]
+    tilt_deg = np.degrees(np.ptp(np.cumsum(gyr_rps @ axis) / sampling_rate_hz)) if len(gyr_rps) else 0.0
+    if tilt_deg < MIN_TILT_DEG:
+        raise CalibrationError(f"no pelvic tilt detected after standing (range {tilt_deg:.1f}°, "
+                               f"needs {MIN_TILT_DEG:.0f}°)")
+    quality = float(1.0 - evals[1] / evals[2])
+    if quality < min_quality:
+        raise CalibrationError(f"tilt axis unclear: the pelvis also turned or rocked sideways (quality {quality:.2f})")
+    if abs(axis.dot(up_sensor)) > np.sin(np.radians(MAX_TILT_AXIS_FROM_HORIZONTAL_DEG)):
+        raise CalibrationError("the movement turned about the vertical, not a forward pelvic tilt")
+    forward = np.cross(axis, up_sensor)  # x = y x z if the axis is +y (left)
+    forward /= np.linalg.norm(forward)
+    along = float(np.mean(acc_mps2 @ forward))
+    if abs(along) < GRAVITY_MPS2 * np.sin(np.radians(MIN_TILT_DEG / 4)):
+        raise CalibrationError("cannot tell forward from backward: tilt forward only, then back to upright")
+    return _axes(up_sensor, -np.sign(along) * forward), quality

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from pelvio.fusion.pelvis import butter_sos
+
 LEFT, RIGHT = "left", "right"
 
 
@@ -48,8 +50,7 @@ class Steps:
 def detect_initial_contacts(acc_up_mps2: np.ndarray, sampling_rate_hz: float, *, min_step_s: float = 0.3,
                             max_step_s: float = 1.0, min_peak_mps2: float = 1.0) -> list[np.ndarray]:
     """Sample indices of initial contacts, grouped into walking bouts of at least four steps."""
-    b, a = signal.butter(2, 4.0, fs=sampling_rate_hz)
-    smooth = signal.filtfilt(b, a, np.nan_to_num(acc_up_mps2))
+    smooth = signal.sosfiltfilt(butter_sos(4.0, sampling_rate_hz), np.nan_to_num(acc_up_mps2))
     peaks, _ = signal.find_peaks(smooth, height=min_peak_mps2, prominence=min_peak_mps2,
                                  distance=max(1, int(min_step_s * sampling_rate_hz)))
     bouts: list[list[int]] = []
@@ -66,33 +67,48 @@ def detect_initial_contacts(acc_up_mps2: np.ndarray, sampling_rate_hz: float, *,
     return [np.asarray(b_) for b_ in bouts if len(b_) >= 5]
 
 
+def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, min) of ``x[i0[k]:i1[k]]`` for non-empty, ordered, non-overlapping windows, without a loop."""
+    idx = np.column_stack([i0, i1]).ravel()
+    x = np.append(x, x[-1])  # so that an end index equal to len(x) is a valid reduceat index
+    return np.maximum.reduceat(x, idx)[0::2], np.minimum.reduceat(x, idx)[0::2]
+
+
 def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray, acc_prog_mps2: np.ndarray,
                  valid: np.ndarray, sampling_rate_hz: float, *, drop_window: float = 0.6) -> Steps:
     """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step."""
     usable = ~np.isnan(obliquity_deg)
     acc_up = np.where(usable, acc_prog_mps2[:, 2], 0.0)
     acc_ml = np.where(usable, acc_prog_mps2[:, 1], 0.0)
-    rows = []
+    csum_ml = np.concatenate([[0.0], np.cumsum(acc_ml)])
+    bad = np.concatenate([[0], np.cumsum(~usable)])
+    lost = np.concatenate([[0], np.cumsum(~valid)])
+    parts = []
     for ics in detect_initial_contacts(acc_up, sampling_rate_hz):
-        cue = np.array([-acc_ml[i0:i1].mean() for i0, i1 in zip(ics[:-1], ics[1:])])
+        i0, i1 = ics[:-1], ics[1:]
+        cue = -(csum_ml[i1] - csum_ml[i0]) / (i1 - i0)
         first_left = np.sum(np.sign(cue[0::2])) - np.sum(np.sign(cue[1::2])) >= 0
-        for k, (i0, i1) in enumerate(zip(ics[:-1], ics[1:])):
-            if not usable[i0:i1].all():
-                continue
-            left = (k % 2 == 0) == first_left
-            side_sign = 1.0 if left else -1.0
-            swing_low = side_sign * obliquity_deg[i0:i1]
-            early = swing_low[: max(1, int(drop_window * (i1 - i0)))]
-            rows.append((
-                t_s[i0], t_s[i1], LEFT if left else RIGHT, bool(np.sign(cue[k]) != side_sign),
-                bool(valid[i0:i1].all()), t_s[i1] - t_s[i0], early.max() - swing_low[0], early.max(),
-                np.ptp(obliquity_deg[i0:i1]), (side_sign * shift_m[i0:i1]).max(),
-            ))
-    cols = list(zip(*rows)) if rows else [[]] * 10
-    arr = [np.asarray(c, dtype=float) if k not in (2, 3, 4) else None for k, c in enumerate(cols)]
-    return Steps(ic_s=arr[0], end_s=arr[1], side=np.asarray(cols[2], dtype="<U5"),
-                 ambiguous=np.asarray(cols[3], bool), valid=np.asarray(cols[4], bool), step_time_s=arr[5],
-                 drop_deg=arr[6], drop_from_neutral_deg=arr[7], obliquity_range_deg=arr[8], excursion_m=arr[9])
+        left = (np.arange(len(i0)) % 2 == 0) == first_left
+        keep = bad[i1] == bad[i0]
+        i0, i1, cue, left = i0[keep], i1[keep], cue[keep], left[keep]
+        if not len(i0):
+            continue
+        sign = np.where(left, 1.0, -1.0)
+        early_end = i0 + np.maximum(1, (drop_window * (i1 - i0)).astype(int))
+        early_max, early_min = _window_extrema(obliquity_deg, i0, early_end)
+        early = np.where(left, early_max, -early_min)
+        obl_max, obl_min = _window_extrema(obliquity_deg, i0, i1)
+        shift_max, shift_min = _window_extrema(shift_m, i0, i1)
+        parts.append(dict(
+            ic_s=t_s[i0], end_s=t_s[i1], side=np.where(left, LEFT, RIGHT), ambiguous=np.sign(cue) != sign,
+            valid=lost[i1] == lost[i0], step_time_s=t_s[i1] - t_s[i0], drop_deg=early - sign * obliquity_deg[i0],
+            drop_from_neutral_deg=early, obliquity_range_deg=obl_max - obl_min,
+            excursion_m=np.where(left, shift_max, -shift_min),
+        ))
+    cols = {f: np.concatenate([p[f] for p in parts]) if parts else np.zeros(0) for f in Steps.__dataclass_fields__}
+    cols["side"] = cols["side"].astype("<U5")
+    cols["ambiguous"], cols["valid"] = cols["ambiguous"].astype(bool), cols["valid"].astype(bool)
+    return Steps(**cols)
 
 
 def symmetry_index(left: float, right: float) -> float:

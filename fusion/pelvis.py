@@ -2,17 +2,72 @@
 
 The progression frame is the pelvis heading low-passed well below stride frequency, so it follows
 the direction of travel (and turns) while the within-stride rotation stays in ``rotation_deg``.
-All filters are causal and carry their state between chunks: a stream fed packet by packet gives
-the same numbers as a whole recording.
+Two versions of the frame and of the lateral shift exist, sharing everything else:
+
+* live (causal; ``ProgressionHeading``, ``LiveLateralShift``): state carries over between chunks, so a
+  stream fed packet by packet gives the same numbers as one call;
+* offline (acausal; ``offline_progression_heading``, ``offline_lateral_shift``): zero-phase filters and
+  zero-velocity updates that need the future, for recordings.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from scipy import signal
-from scipy.spatial.transform import Rotation
+import functools
 
-from pelvio.conventions import GRAVITY_MPS2, angles_from_pelvis_rotation, yaw_rotation
+import numpy as np
+from scipy import ndimage, signal
+
+from pelvio.conventions import GRAVITY_MPS2
+
+HEADING_CUTOFF_HZ = 0.15
+SHIFT_CUTOFF_HZ = 0.1
+"""Live lateral shift: double integration above this frequency only."""
+WALK_SHIFT_CUTOFF_HZ = 0.3
+"""Offline lateral shift in long bouts of motion (walking): zero-phase high-pass of velocity and position,
+well below the stride frequency of slow walkers (0.6 Hz at 70 steps/min)."""
+STILL_WINDOW_S = 0.4
+STILL_GYR_RPS = 0.03
+"""Stillness: gyro and acceleration vary less than these (std over ``STILL_WINDOW_S``). Quiet-standing
+sway and sensor noise stay below; steps, reps and even a slow 5 cm weight shift in 1 s do not (a 0.2 s
+window missed the latter; 0.6 s missed the half-second bottom of a squat)."""
+STILL_ACC_MPS2 = 0.06
+STILL_NOISE_FACTOR = 1.6
+STILL_MAX_RAISE = 3.0
+"""The noise floor may raise a threshold up to this factor: a recording that is never still (a long walk)
+must not take its own movement for noise."""
+STILL_MIN_S = 0.1
+ZUPT_MAX_S = 4.0
+"""Movements between two still periods up to this long are integrated with zero velocity at both ends;
+longer ones (walking) are high-passed instead."""
+_MIN_FILTFILT_N = 30
+"""Shorter open-ended movements are too short for the zero-phase filter's edge padding: held at the level."""
+
+
+def pelvis_heading(r_ep: np.ndarray) -> np.ndarray:
+    """Heading (rad, about earth z) of the pelvis anterior axis, from (N, 3, 3) pelvis -> earth."""
+    return np.arctan2(r_ep[:, 1, 0], r_ep[:, 0, 0])
+
+
+def pelvic_angles(r_ep: np.ndarray, heading_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tilt, obliquity, rotation) in degrees of the pelvis relative to the progression frame.
+
+    Baker's intrinsic Z-X'-Y'' of ``R = Rz(-heading) R_ep = Rz(rot) Rx(obl) Ry(tilt)``: its last row
+    (``-cos obl sin tilt, sin obl, cos obl cos tilt``) does not depend on the heading, the rotation
+    comes from the second column. Same result as ``pelvio.conventions.angles_from_pelvis_rotation``.
+    """
+    c, s = np.cos(heading_rad), np.sin(heading_rad)
+    r01, r11 = r_ep[:, 0, 1], r_ep[:, 1, 1]
+    tilt = np.degrees(np.arctan2(-r_ep[:, 2, 0], r_ep[:, 2, 2]))
+    obl = np.degrees(np.arcsin(np.clip(r_ep[:, 2, 1], -1.0, 1.0)))
+    rot = np.degrees(np.arctan2(-(c * r01 + s * r11), -s * r01 + c * r11))
+    return tilt, obl, rot
+
+
+def progression_acceleration(r_es: np.ndarray, acc_mps2: np.ndarray, heading_rad: np.ndarray) -> np.ndarray:
+    """(N, 3) acceleration without gravity in the progression frame: anterior, left, up (m/s^2)."""
+    a = np.einsum("nij,nj->ni", r_es, acc_mps2)
+    c, s = np.cos(heading_rad), np.sin(heading_rad)
+    return np.column_stack([c * a[:, 0] + s * a[:, 1], c * a[:, 1] - s * a[:, 0], a[:, 2] - GRAVITY_MPS2])
 
 
 class _Sos:
@@ -32,21 +87,53 @@ class _Sos:
         return y
 
 
-class ProgressionHeading:
-    """Direction of travel (rad): the unwrapped pelvis heading through a 2nd-order low-pass."""
+@functools.lru_cache(maxsize=32)
+def butter_sos(cutoff_hz: float, sampling_rate_hz: float, btype: str = "lowpass") -> np.ndarray:
+    """2nd-order Butterworth SOS, designed once per (cutoff, rate, type): design costs more than filtering a
+    chunk. Shared: callers must not write to it (scipy's sosfilt needs it writeable, so it is not frozen)."""
+    return signal.butter(2, cutoff_hz, btype, fs=sampling_rate_hz, output="sos")
 
-    def __init__(self, sampling_rate_hz: float, cutoff_hz: float = 0.15) -> None:
-        self._lp = _Sos(signal.butter(2, cutoff_hz, fs=sampling_rate_hz, output="sos"))
+
+def unwrap_from(heading_rad: np.ndarray, previous_rad: float | None) -> np.ndarray:
+    """Unwrapped heading continuing from ``previous_rad`` (the last unwrapped value of the stream)."""
+    prev = heading_rad[0] if previous_rad is None else previous_rad
+    return prev + np.cumsum(np.angle(np.exp(1j * np.diff(np.concatenate([[prev], heading_rad])))))
+
+
+def tracking_lowpass_sos(cutoff_hz: float, sampling_rate_hz: float) -> np.ndarray:
+    """SOS of (2 zeta w s + w^2) / (s^2 + 2 zeta w s + w^2), zeta = 1/sqrt(2): a low-pass that follows a ramp
+    without lag (a type-2 tracking loop), where a Butterworth of the same cutoff lags a turn by ~1.5 s."""
+    w = 2 * np.pi * cutoff_hz
+    b, a = signal.bilinear([np.sqrt(2) * w, w * w], [1.0, np.sqrt(2) * w, w * w], sampling_rate_hz)
+    return signal.tf2sos(b, a)
+
+
+class ProgressionHeading:
+    """Live direction of travel (rad): the unwrapped pelvis heading through a causal tracking low-pass.
+
+    Measured on a simulated 90 deg turn in 10 s: rotation RMSE 2.2 deg (max 6) against 8.7 (max 25)
+    with a causal Butterworth, for 0.85 vs 0.61 deg when walking straight (more of the within-stride
+    rotation leaks into the frame).
+    """
+
+    def __init__(self, sampling_rate_hz: float, cutoff_hz: float = HEADING_CUTOFF_HZ) -> None:
+        self._lp = _Sos(tracking_lowpass_sos(cutoff_hz, sampling_rate_hz))
         self._last: float | None = None
 
     def update(self, heading_rad: np.ndarray) -> np.ndarray:
         if len(heading_rad) == 0:
             return heading_rad.copy()
-        prev = heading_rad[0] if self._last is None else self._last
-        steps = np.angle(np.exp(1j * np.diff(np.concatenate([[prev], heading_rad]))))
-        unwrapped = prev + np.cumsum(steps)
+        unwrapped = unwrap_from(heading_rad, self._last)
         self._last = float(unwrapped[-1])
         return self._lp(unwrapped, start_at_first=True)
+
+
+def offline_progression_heading(heading_rad: np.ndarray, sampling_rate_hz: float,
+                                cutoff_hz: float = HEADING_CUTOFF_HZ) -> np.ndarray:
+    """Direction of travel (rad) of a whole recording: the same low-pass run forward and backward (no lag)."""
+    if len(heading_rad) < 16:
+        return heading_rad.copy()
+    return signal.sosfiltfilt(butter_sos(cutoff_hz, sampling_rate_hz), unwrap_from(heading_rad, None))
 
 
 def lateral_shift_filter_sos(sampling_rate_hz: float, cutoff_hz: float) -> np.ndarray:
@@ -61,19 +148,78 @@ def lateral_shift_filter_sos(sampling_rate_hz: float, cutoff_hz: float) -> np.nd
     return signal.zpk2sos(z, p, k)
 
 
-def pelvis_heading(r_ep: Rotation) -> np.ndarray:
-    """Heading (rad, about earth z) of the pelvis anterior axis."""
-    x = np.atleast_2d(r_ep.apply([1.0, 0.0, 0.0]))
-    return np.arctan2(x[:, 1], x[:, 0])
+class LiveLateralShift:
+    """Causal lateral shift (m): band-limited double integration of the medio-lateral acceleration.
+
+    Causal filters cannot know that a movement has ended, so a held shift (single-leg stance) decays
+    toward zero within a few seconds: the live view shows the movement, the recording its size.
+    """
+
+    def __init__(self, sampling_rate_hz: float, cutoff_hz: float = SHIFT_CUTOFF_HZ) -> None:
+        self._filter = _Sos(lateral_shift_filter_sos(sampling_rate_hz, cutoff_hz))
+
+    def update(self, acc_ml_mps2: np.ndarray) -> np.ndarray:
+        return self._filter(acc_ml_mps2)
 
 
-def pelvic_angles(r_ep: Rotation, heading_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tilt, obliquity, rotation) in degrees of the pelvis relative to the progression frame."""
-    rot, obl, tilt = angles_from_pelvis_rotation(yaw_rotation(-heading_rad) * r_ep)
-    return tilt, obl, rot
+def stillness(gyr_rps: np.ndarray, acc_mps2: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
+    """(N,) True where the pelvis is still: gyro and acceleration (N, 3) barely vary over a short window.
+
+    Variation, not magnitude, so neither a gyro bias nor a tilt error (which leaks gravity into the
+    horizontal acceleration) makes a still pelvis look moving. A noisier sensor raises the bar: each
+    threshold is at least ``STILL_NOISE_FACTOR`` times the recording's own floor (1st percentile), at
+    most ``STILL_MAX_RAISE`` times its default.
+    """
+    size = max(3, int(round(STILL_WINDOW_S * sampling_rate_hz)))
+
+    def below(x: np.ndarray, threshold: float) -> np.ndarray:
+        mean = ndimage.uniform_filter1d(x, size, axis=0, mode="nearest")
+        sq = ndimage.uniform_filter1d(x * x, size, axis=0, mode="nearest")
+        spread = np.sqrt(np.maximum(sq - mean * mean, 0.0).sum(axis=1))
+        floor = np.percentile(spread, 1) if len(spread) else 0.0
+        return spread < np.clip(STILL_NOISE_FACTOR * floor, threshold, STILL_MAX_RAISE * threshold)
+
+    still = below(gyr_rps, STILL_GYR_RPS) & below(acc_mps2, STILL_ACC_MPS2)
+    for i0, i1 in _runs(still):
+        if i1 - i0 < STILL_MIN_S * sampling_rate_hz:  # a blip mid-movement is not a rest
+            still[i0:i1] = False
+    return still
 
 
-def progression_acceleration(r_es: Rotation, acc_mps2: np.ndarray, heading_rad: np.ndarray) -> np.ndarray:
-    """(N, 3) acceleration without gravity in the progression frame: anterior, left, up (m/s^2)."""
-    a_earth = r_es.apply(acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
-    return yaw_rotation(-heading_rad).apply(a_earth)
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """(k, 2) [start, stop) of the runs of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return edges.reshape(-1, 2)
+
+
+def offline_lateral_shift(acc_ml_mps2: np.ndarray, still: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
+    """Lateral shift (m) of a whole recording: double integration with drift control that needs the future.
+
+    * Still periods have zero velocity, so the velocity of a movement between two of them is
+      detrended to be zero at both ends (a constant acceleration error, e.g. from a small tilt
+      error, is removed exactly) and the position holds while still: a held shift stays held.
+    * Movements longer than ``ZUPT_MAX_S`` (walking) and the open ends of the recording have no such
+      anchors: their velocity and position are high-passed by a zero-phase filter instead.
+
+    The position is relative to where the first movement started; samples must be on the grid, with
+    held gap samples' acceleration already zeroed.
+    """
+    n = len(acc_ml_mps2)
+    dt = 1.0 / sampling_rate_hz
+    hp = butter_sos(WALK_SHIFT_CUTOFF_HZ, sampling_rate_hz, "highpass")
+    shift = np.empty(n)
+    level, prev_end = 0.0, 0
+    for i0, i1 in _runs(~still):
+        shift[prev_end:i0] = level
+        v = np.cumsum(acc_ml_mps2[i0:i1]) * dt
+        if i0 > 0 and i1 < n and (i1 - i0) * dt <= ZUPT_MAX_S:
+            v -= v[-1] * np.arange(1, i1 - i0 + 1) / (i1 - i0)
+            shift[i0:i1] = level + np.cumsum(v) * dt
+            level = shift[i1 - 1]
+        elif i1 - i0 > _MIN_FILTFILT_N:
+            shift[i0:i1] = level + signal.sosfiltfilt(hp, np.cumsum(signal.sosfiltfilt(hp, v)) * dt)
+        else:
+            shift[i0:i1] = level
+        prev_end = i1
+    shift[prev_end:] = level
+    return shift

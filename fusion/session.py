@@ -1,6 +1,8 @@
 """Whole-session analysis: calibration, angles, steps and per-side metrics of one recording.
 
-Runs the same ``PelvisPipeline`` as the live view, in chunks so long files report progress.
+Runs ``offline_series``: the live pipeline's stages with the acausal refinements a recording allows
+(``offlineVQF``, zero-phase progression frame, lateral shift with zero-velocity updates); the
+table in ``pelvio.fusion.pipeline`` says which is shown where.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pelvio.errors import CalibrationError
-from pelvio.fusion.calibration import Calibration
+from pelvio.fusion.calibration import Calibration, Method
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, symmetry_index
-from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
+from pelvio.fusion.orientation import Backend
+from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import Recording
 
@@ -95,36 +98,32 @@ def _median(v: np.ndarray) -> float:
     return float(np.median(v)) if len(v) else float("nan")
 
 
-def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0) -> Calibration:
-    """The first 'stand still, then walk' calibration in a recording, found by the live pipeline's code."""
-    pipeline = PelvisPipeline(batch.sampling_rate_hz)
+def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0, method: Method = "walk") -> Calibration:
+    """The first calibration in a recording as the live pipeline finds it (the one a live view would use)."""
+    pipeline = PelvisPipeline(batch.sampling_rate_hz, calibration_method=method)
     for chunk in batch.chunks(max(1, int(chunk_s * batch.sampling_rate_hz))):
         pipeline.update(chunk)
         if pipeline.calibration is not None:
             return pipeline.calibration
-    raise CalibrationError(
-        f"cannot calibrate this recording ({pipeline.calibration_status}): it needs a few seconds of quiet "
-        "standing followed by about 10 steps of straight walking"
-    )
+    raise CalibrationError(_cannot_calibrate(pipeline.calibration_status, method))
 
 
-def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, progress: Progress | None = None,
-            chunk_s: float = 10.0) -> SessionAnalysis:
-    """Angles, steps and per-side metrics of a whole recording; ``progress`` gets 0..1."""
+def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
+            calibration_method: Method = "walk", acausal_orientation: bool = True,
+            progress: Progress | None = None) -> SessionAnalysis:
+    """Angles, steps and per-side metrics of a whole recording (offline path); ``progress`` gets 0..1."""
     rate = batch.sampling_rate_hz
-    calibration = calibration or find_calibration(batch, chunk_s=chunk_s)
-    pipeline = PelvisPipeline(rate, calibration=calibration)
-    chunks = batch.chunks(max(1, int(chunk_s * rate))) if len(batch) else []
-    parts = []
-    for i, chunk in enumerate(chunks):
-        parts.append(pipeline.update(chunk))
-        if progress:
-            progress((i + 1) / len(chunks))
-    series = PelvisSeries.concat(parts)
+    series, calibration = offline_series(batch, calibration=calibration, backend=backend,
+                                         calibration_method=calibration_method,
+                                         acausal_orientation=acausal_orientation)
+    if progress:
+        progress(0.8)
     steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
                          series.valid, rate)
     result = SessionAnalysis(rate, calibration, series, steps)
     result.flags = gait_flags(result.side_values())
+    if progress:
+        progress(1.0)
     return result
 
 

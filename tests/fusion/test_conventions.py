@@ -31,7 +31,7 @@ def test_rotation_positive_turns_left_right_side_forward():
 def test_angles_do_not_depend_on_the_direction_of_travel(heading_deg):
     truth = (4.0, -3.0, 7.0)  # rotation, obliquity, tilt
     h = np.radians([heading_deg])
-    r_ep = yaw_rotation(h) * pelvis_rotation_from_angles(*truth)
+    r_ep = (yaw_rotation(h) * pelvis_rotation_from_angles(*truth)).as_matrix()
     tilt, obl, rot = pelvic_angles(r_ep, h)
     np.testing.assert_allclose([rot[0], obl[0], tilt[0]], truth, atol=1e-9)
 
@@ -41,4 +41,16 @@ def test_baker_sequence_round_trip_and_heading():
     r = pelvis_rotation_from_angles(rot, obl, tilt)
     out = angles_from_pelvis_rotation(r)
     np.testing.assert_allclose(np.column_stack(out), np.column_stack([rot, obl, tilt]), atol=1e-9)
-    assert pelvis_heading(Rotation.from_euler("z", [30], degrees=True))[0] == pytest.approx(np.radians(30))
+    r = Rotation.from_euler("z", [30.0], degrees=True).as_matrix().reshape(1, 3, 3)
+    assert pelvis_heading(r)[0] == pytest.approx(np.radians(30))
+
+
+def test_fast_angles_equal_the_scipy_convention():
+    """``pelvic_angles`` reads Baker's angles off matrix elements; it must equal conventions' scipy path."""
+    r_prog = Rotation.random(200, random_state=3)
+    heading = np.random.default_rng(3).uniform(-np.pi, np.pi, 200)
+    r_ep = yaw_rotation(heading) * r_prog
+    tilt, obl, rot = pelvic_angles(r_ep.as_matrix(), heading)
+    rot_ref, obl_ref, tilt_ref = angles_from_pelvis_rotation(r_prog)
+    np.testing.assert_allclose(np.column_stack([tilt, obl, rot]), np.column_stack([tilt_ref, obl_ref, rot_ref]),
+                               atol=1e-9)

@@ -1,0 +1,147 @@
+"""Guided calibration: stand, then walk or tilt; refusals with reasons; the anatomical tilt offset."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from pelvio.conventions import pelvis_rotation_from_angles, rotation_from_quat, yaw_rotation
+from pelvio.errors import CalibrationError
+from pelvio.fusion.calibration import Calibration
+from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
+from pelvio.fusion.session import analyze
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.sim import SimConfig, body_rate_rps, hold_profile, specific_force_mps2
+
+RATE_HZ = 100.0
+MOUNT = Rotation.from_euler("y", -90.0, degrees=True) \
+    * Rotation.from_rotvec(np.radians(20.0) * np.array([0.6, -0.5, 0.62]))
+"""Sensor -> pelvis: the simulator's nominal sacral mount, misaligned by 20 deg about an oblique axis."""
+
+
+def _moves(kind: str, t: np.ndarray) -> np.ndarray:
+    """(N, 3) Baker rotation, obliquity, tilt (deg): 5 s standing, then three 2 s movements of ``kind``."""
+    bumps = sum(hold_profile(t - 5.0 - 2.5 * k, 0.8, 0.4, 0.8) for k in range(3))
+    pose = np.zeros((len(t), 3))
+    if kind == "tilt":
+        pose[:, 2] = 12.0 * bumps
+    elif kind == "tilt_both_ways":
+        pose[:, 2] = 12.0 * np.sin(2 * np.pi * (t - 5.0) / 2.5) * (t > 5.0) * (t < 12.5)
+    elif kind == "small_tilt":
+        pose[:, 2] = 3.0 * sum(hold_profile(t - 5.0 - 2.5 * k, 0.3, 0.2, 0.3) for k in range(3))
+    elif kind == "twist":
+        pose[:, 0] = 15.0 * bumps
+    return pose
+
+
+def _session(kind: str, seconds: float = 20.0, bias_dps: float = 2.0, seed: int = 0) -> ImuBatch:
+    """A clip at ``MOUNT`` on a pelvis doing ``kind``, heading 70 deg, with noise and a gyro bias."""
+
+    def r_es(t: np.ndarray) -> Rotation:
+        p = _moves(kind, np.atleast_1d(t))
+        return yaw_rotation(np.full(len(p), np.radians(70.0))) * pelvis_rotation_from_angles(*p.T) * MOUNT
+
+    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    rng = np.random.default_rng(seed)
+    acc = specific_force_mps2(r_es(t), np.zeros((len(t), 3))) + 0.02 * rng.standard_normal((len(t), 3))
+    gyr = body_rate_rps(r_es, t) + np.radians(bias_dps) * np.array([1.0, -0.7, 0.8]) \
+        + 0.003 * rng.standard_normal((len(t), 3))
+    return ImuBatch(seq=np.arange(len(t)), t_s=t, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=RATE_HZ)
+
+
+def _feed(pipeline: PelvisPipeline, batch: ImuBatch, chunk: int = 50) -> tuple[PelvisSeries, list]:
+    parts, states = [], []
+    for c in batch.chunks(chunk):
+        parts.append(pipeline.update(c))
+        states.append(pipeline.calibration_state)
+    return PelvisSeries.concat(parts), states
+
+
+def _mount_error_deg(cal: Calibration, mount: Rotation) -> float:
+    return float(np.degrees((Rotation.from_matrix(cal.sensor_to_pelvis) * mount).magnitude()))
+
+
+def test_forward_tilts_define_the_axes_despite_a_gyro_bias():
+    pipeline = PelvisPipeline(RATE_HZ, calibration_method="tilt")
+    series, states = _feed(pipeline, _session("tilt"))
+    cal = pipeline.calibration
+    assert cal is not None and cal.method == "tilt"
+    assert _mount_error_deg(cal, MOUNT) < 2.0
+    assert cal.quality > 0.9
+    steps = [s.step for s in states]
+    assert steps[0] == "stand" and "tilt" in steps and steps[-1] == "done"
+    stand_progress = [s.progress for s in states if s.step == "stand"]
+    assert stand_progress == sorted(stand_progress) and len(stand_progress) >= 3
+    assert "tilt your pelvis forward" in next(s.instruction for s in states if s.step == "tilt")
+    after = series.t_s > 13.5  # standing again after the tilts: the calibrated stance reads 0
+    assert np.abs(series.tilt_deg[after]).max() < 1.0 and np.abs(series.obliquity_deg[after]).max() < 1.0
+
+
+def test_tilt_angles_after_calibration_follow_the_tilts():
+    batch = _session("tilt", seconds=20.0)
+    calibrated = PelvisPipeline(RATE_HZ, calibration_method="tilt")
+    calibrated.update(batch)
+    again = analyze(batch, calibration=calibrated.calibration).series
+    truth = _moves("tilt", batch.t_s)[:, 2]
+    assert np.sqrt(np.mean((again.tilt_deg - truth) ** 2)) < 0.5
+    assert np.abs(again.obliquity_deg).max() < 1.0
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("small_tilt", "no pelvic tilt detected"),
+    ("twist", "turned about the vertical"),
+    ("tilt_both_ways", "cannot tell forward from backward"),
+])
+def test_tilt_calibration_refuses_movements_that_cannot_define_the_axes(kind, reason):
+    pipeline = PelvisPipeline(RATE_HZ, calibration_method="tilt")
+    series, states = _feed(pipeline, _session(kind, seconds=15.0))
+    assert pipeline.calibration is None and np.isnan(series.tilt_deg).all()
+    assert reason in states[-1].refusal  # shown until an attempt succeeds
+    refused = next(i for i, st in enumerate(states) if st.refusal)
+    assert states[refused].step == "stand"  # the flow starts again with standing
+    assert reason in pipeline.calibration_status
+
+
+def test_after_standing_long_enough_the_flow_asks_for_the_tilts():
+    pipeline = PelvisPipeline(RATE_HZ, calibration_method="tilt")
+    _, states = _feed(pipeline, _session("stand", seconds=8.0))
+    assert pipeline.calibration is None
+    assert states[0].step == "stand" and states[-1].step == "tilt" and states[-1].progress == 0.0
+    assert states[-1].refusal == ""
+
+
+def test_walk_calibration_reports_its_steps(walk_left_weak):
+    pipeline = PelvisPipeline(100.0)
+    _, states = _feed(pipeline, walk_left_weak.batch[:1500], chunk=25)
+    steps = [s.step for s in states]
+    assert steps.index("stand") < steps.index("walk") < steps.index("done")
+    walk_progress = [s.progress for s in states if s.step == "walk"]
+    assert walk_progress == sorted(walk_progress)
+    assert states[-1].quality == pytest.approx(pipeline.calibration.quality)
+
+
+def test_anatomical_tilt_offset_shifts_tilt_only(walk_left_weak):
+    batch = walk_left_weak.batch[:3000]
+    plain = PelvisPipeline(100.0).update(batch)
+    offset = PelvisPipeline(100.0, anatomical_tilt_offset_deg=8.0)
+    shifted = offset.update(batch)
+    assert offset.calibration.anatomical_tilt_offset_deg == 8.0
+    np.testing.assert_allclose(shifted.tilt_deg, plain.tilt_deg + 8.0, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(shifted.obliquity_deg, plain.obliquity_deg, atol=1e-9, equal_nan=True)
+
+
+def test_calibration_dict_round_trip_and_older_dicts():
+    axes = rotation_from_quat(np.array([0.9, 0.1, -0.3, 0.2]) / np.linalg.norm([0.9, 0.1, -0.3, 0.2])).as_matrix()
+    cal = Calibration(axes, 0.8, (0.0, 5.0), (5.0, 10.0), 999, method="tilt", anatomical_tilt_offset_deg=7.5)
+    back = Calibration.from_dict(cal.to_dict())
+    np.testing.assert_allclose(back.pelvis_axes_in_sensor, axes)
+    assert (back.method, back.anatomical_tilt_offset_deg) == ("tilt", 7.5)
+    old = {k: v for k, v in cal.to_dict().items() if k not in ("method", "anatomical_tilt_offset_deg")}
+    assert Calibration.from_dict(old).method == "walk"
+    with pytest.raises(CalibrationError, match="not a rotation"):
+        Calibration.from_dict({**cal.to_dict(), "pelvis_axes_in_sensor": (-axes).tolist()})
+
+
+def test_standing_only_recording_says_what_is_missing(decode):
+    d = decode(SimConfig(activity="stand", duration_s=15.0, calibration_prelude=False, seed=2))
+    with pytest.raises(CalibrationError, match="3 forward pelvic tilts"):
+        analyze(d.batch, calibration_method="tilt")
