@@ -16,6 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 from pelvio.dashboard import plots
 from pelvio.errors import PelvioError
 from pelvio.live import LiveSession
+from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.sim import ACTIVITIES, SimConfig
 
 CHART_S = 20.0
@@ -25,17 +26,31 @@ REFRESH_S = 0.25
 CHART_REFRESH_S = 1.0
 """Seconds between redraws of the rolling chart."""
 RATES_HZ = (50.0, 100.0, 200.0)
+DEFAULT_PROFILE = "witmotion_wt901ble"
+CAPTIONS = {"sim": "Simulated sensor — no device connected.",
+            "emulated": "Simulated sensor behind an emulated Bluetooth link — the real connection code, "
+                        "no device."}
 
 
 @st.cache_resource(max_entries=1, on_release=LiveSession.stop, validate=lambda s: s.alive,
                    show_spinner="Starting the sensor…")
-def live_session(activity: str, weak_side: str | None, drop_deg: float, rate_hz: float) -> LiveSession:
-    """The one running simulated session; new settings release (stop) the previous one.
+def live_session(source: str, activity: str, weak_side: str | None, drop_deg: float,
+                 rate_hz: float) -> LiveSession:
+    """The one running session; a new source or new settings release (stop) the previous one.
 
-    A session whose thread has died is replaced on the next full run (a page reload).
+    ``source``: "sim" (the simulator, direct), "emulated" (the simulator behind the Bluetooth stack)
+    or "ble:ADDRESS/PROFILE" (a real sensor; the simulator settings are then unused). A session
+    whose thread has died is replaced on the next full run (a page reload).
     """
+    if source.startswith("ble:"):
+        from pelvio.sensor.ble import BleSource
+
+        address, _, profile = source.removeprefix("ble:").partition("/")
+        return LiveSession.ble(BleSource(load_profile(profile or DEFAULT_PROFILE), address=address)).start()
     config = SimConfig(activity=activity, duration_s=None, sampling_rate_hz=rate_hz,
                        weak_side=weak_side, drop_deg=drop_deg)
+    if source == "emulated":
+        return LiveSession.emulated(config).start()
     return LiveSession.simulated(config).start()
 
 
@@ -111,6 +126,13 @@ def _readings_panel(session: LiveSession) -> None:
     s2.metric("Rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
     s3.metric("Lost", f"{stats.lost}")
     s4.metric("Malformed", f"{stats.malformed}")
+    if (link := stats.link) is not None:
+        l1, l2, l3, l4 = st.columns(4)
+        l1.metric("Link", link.state, help=link.last_error or None)
+        l2.metric("Reconnects", f"{max(link.connects - 1, 0)}")
+        l3.metric("Jitter", "—" if math.isnan(link.jitter_ms) else f"{link.jitter_ms:.0f} ms",
+                  help="Spread of the intervals between notifications.")
+        l4.metric("Notifications", "—" if math.isnan(link.rate_hz) else f"{link.rate_hz:.0f}/s")
     st.caption(f"Calibration: **{stats.calibration_status}**")
     if stats.recording is not None:
         st.caption(f"● Recording `{stats.recording.name}`")
@@ -129,14 +151,20 @@ def _chart_panel(session: LiveSession) -> None:
 
 
 def render(source: str, recordings_dir: Path) -> None:
-    """Draw the live view for ``source`` (only the simulator, ``sim``, exists so far)."""
+    """Draw the live view for ``source`` ("sim", "emulated" or "ble:ADDRESS/PROFILE")."""
     st.title("Live")
-    if source != "sim":
-        st.error(f"Sensor source '{source}' is not supported yet. Start the dashboard with "
-                 "--source sim to use the simulated sensor.")
+    real = source.startswith("ble:")
+    if not real and source not in CAPTIONS:
+        st.error(f"Sensor source '{source}' is not supported. Start the dashboard with --sensor ADDRESS "
+                 "for a real sensor, --simulate for the emulated one, or neither for the simulator.")
         return
-    session = live_session(*_sim_settings())
-    st.caption("Simulated sensor — no device connected.")
+    settings = ("walk", None, 0.0, 100.0) if real else _sim_settings()
+    try:
+        session = live_session(source, *settings)
+    except PelvioError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"Sensor {source.removeprefix('ble:')}" if real else CAPTIONS[source])
     _readings_panel(session)
     _chart_panel(session)
     _recording_controls(session, recordings_dir)

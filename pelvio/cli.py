@@ -1,4 +1,5 @@
-"""``pelvio``: simulate, analyze and dashboard commands. User mistakes end in one plain line, never a traceback."""
+"""``pelvio``: simulate, analyze, scan, record and dashboard commands. User mistakes end in one plain line,
+never a traceback."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pelvio import __version__
 from pelvio.errors import PelvioError
+
+if TYPE_CHECKING:
+    from pelvio.live import LiveSession
+    from pelvio.sensor.sim import SimConfig
 
 DEFAULT_RECORDINGS = "recordings"
 
@@ -33,20 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="write a recording from the simulated sacral sensor")
-    s.add_argument("--activity", default="walk", choices=["stand", "walk", "squat", "single_leg_stance", "lunge"])
-    s.add_argument("--seconds", type=_positive, default=60.0, help="session length (default 60)")
-    s.add_argument("--rate", type=_positive, default=100.0, help="sample rate in Hz, 50-400 (default 100)")
-    s.add_argument("--weak-side", choices=["left", "right"], help="side whose stance shows a Trendelenburg drop")
-    s.add_argument("--drop-deg", type=float, default=0.0, help="extra contralateral drop on the weak side (deg)")
-    s.add_argument("--shift-side", choices=["left", "right"], help="squats: side the sacrum shifts to at the bottom")
-    s.add_argument("--shift-cm", type=float, default=0.0, help="squats: size of that shift (cm)")
-    s.add_argument("--misalignment-deg", type=float, default=15.0, help="clip misalignment on the sacrum")
-    s.add_argument("--packet-loss", type=float, default=0.0, help="fraction of notifications lost (0-1)")
-    s.add_argument("--jitter-ms", type=float, default=20.0, help="arrival-time jitter (ms)")
-    s.add_argument("--seed", type=int, default=0)
+    _sim_options(s, seconds_default=60.0)
     s.add_argument("--athlete", default="", help="name or code stored in the recording's metadata")
     s.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
     s.set_defaults(func=_simulate)
+
+    sc = sub.add_parser("scan", help="list supported sensors advertising nearby")
+    sc.add_argument("--seconds", type=_positive, default=5.0, help="how long to listen (default 5)")
+    sc.set_defaults(func=_scan)
+
+    r = sub.add_parser("record", help="record a live sensor to recordings/ until Ctrl-C")
+    _sensor_options(r)
+    r.add_argument("--seconds", type=_positive, help="stop after this long (default: at Ctrl-C)")
+    r.add_argument("--label", default="", help="part of the file name (default: the device)")
+    r.add_argument("--athlete", default="", help="name or code stored in the recording's metadata")
+    r.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
+    r.set_defaults(func=_record)
 
     a = sub.add_parser("analyze", help="summarise a recording: angles and per-side metrics")
     a.add_argument("file", help="a .arrows recording (or its .json sidecar)")
@@ -58,8 +66,37 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--address", default="127.0.0.1",
                    help="address to bind; anything but 127.0.0.1 exposes health data to your network")
     d.add_argument("--recordings", default=DEFAULT_RECORDINGS, help="folder of recordings (default recordings/)")
+    d.add_argument("--simulate", action="store_true",
+                   help="demo mode through the Bluetooth stack: the simulator as an emulated BLE sensor")
+    d.add_argument("--sensor", metavar="ADDRESS", help="a real sensor's address (from pelvio scan)")
+    d.add_argument("--profile", default="witmotion_wt901ble", help="its firmware profile (from pelvio scan)")
     d.set_defaults(func=_dashboard)
     return p
+
+
+def _sim_options(p: argparse.ArgumentParser, *, seconds_default: float | None) -> None:
+    p.add_argument("--activity", default="walk", choices=["stand", "walk", "squat", "single_leg_stance", "lunge"])
+    if seconds_default is not None:
+        p.add_argument("--seconds", type=_positive, default=seconds_default, help="session length (default 60)")
+    p.add_argument("--rate", type=_positive, help="sample rate in Hz: simulator 50-400 (default 100); "
+                                                  "a real sensor one of its profile's rates (default: the profile's)")
+    p.add_argument("--weak-side", choices=["left", "right"], help="side whose stance shows a Trendelenburg drop")
+    p.add_argument("--drop-deg", type=float, default=0.0, help="extra contralateral drop on the weak side (deg)")
+    p.add_argument("--shift-side", choices=["left", "right"], help="squats: side the sacrum shifts to at the bottom")
+    p.add_argument("--shift-cm", type=float, default=0.0, help="squats: size of that shift (cm)")
+    p.add_argument("--misalignment-deg", type=float, default=15.0, help="clip misalignment on the sacrum")
+    p.add_argument("--packet-loss", type=float, default=0.0, help="fraction of notifications lost (0-1)")
+    p.add_argument("--jitter-ms", type=float, default=20.0, help="arrival-time jitter (ms)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _sensor_options(p: argparse.ArgumentParser) -> None:
+    """A real sensor (--address/--profile) or the emulated one (--simulate plus the simulator's options)."""
+    p.add_argument("--address", help="the sensor's Bluetooth address (from pelvio scan)")
+    p.add_argument("--profile", default="witmotion_wt901ble", help="its firmware profile (from pelvio scan)")
+    p.add_argument("--simulate", action="store_true",
+                   help="the simulator as an emulated BLE sensor, through the same Bluetooth code")
+    _sim_options(p, seconds_default=None)
 
 
 def _positive(text: str) -> float:
@@ -69,20 +106,64 @@ def _positive(text: str) -> float:
     return value
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from pelvio.record import record_simulation
+def _sim_config(args: argparse.Namespace, *, duration_s: float | None) -> SimConfig:
     from pelvio.sensor.sim import SimConfig
 
     try:
-        config = SimConfig(
-            activity=args.activity, duration_s=args.seconds, sampling_rate_hz=args.rate, seed=args.seed,
+        return SimConfig(
+            activity=args.activity, duration_s=duration_s, sampling_rate_hz=args.rate or 100.0, seed=args.seed,
             weak_side=args.weak_side, drop_deg=args.drop_deg, shift_side=args.shift_side, shift_cm=args.shift_cm,
             misalignment_deg=args.misalignment_deg, packet_loss=args.packet_loss, jitter_s=args.jitter_ms / 1000.0,
         )
     except ValueError as e:
         raise PelvioError(str(e)) from e
-    path = record_simulation(config, args.out, athlete=args.athlete)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pelvio.record import record_simulation
+
+    path = record_simulation(_sim_config(args, duration_s=args.seconds), args.out, athlete=args.athlete)
     print(path)
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from pelvio.sensor.ble import scan
+
+    found = asyncio.run(scan(args.seconds))
+    if not found:
+        print("No supported sensor found. Is it switched on, charged, in range and not connected to a phone?",
+              file=sys.stderr)
+        return 1
+    print(f"{'name':<20}{'address':<40}{'RSSI':>6}  profile")
+    for f in found:
+        print(f"{f.name:<20}{f.address:<40}{f.rssi:>6}  {f.profile}")
+    return 0
+
+
+def _live_session(args: argparse.Namespace) -> LiveSession:
+    """The session ``record`` reads: the emulated sensor, or the real one at ``--address``."""
+    from pelvio.live import LiveSession
+
+    if args.simulate:
+        return LiveSession.emulated(_sim_config(args, duration_s=None))
+    if not args.address:
+        raise PelvioError("give the sensor's --address (find it with: pelvio scan), or --simulate")
+    from pelvio.sensor.ble import BleSource
+    from pelvio.sensor.profiles import load_profile
+
+    return LiveSession.ble(BleSource(load_profile(args.profile), address=args.address,
+                                     sampling_rate_hz=args.rate))
+
+
+def _record(args: argparse.Namespace) -> int:
+    from pelvio.record import record_live
+
+    session = _live_session(args)
+    label = args.label or ("emulated" if args.simulate else args.profile)
+    print(record_live(session, args.out, label=label, athlete=args.athlete, seconds=args.seconds))
     return 0
 
 
@@ -164,7 +245,10 @@ def _dashboard(args: argparse.Namespace) -> int:
     from pelvio.dashboard.launch import run_dashboard
 
     recordings = Path(args.recordings).resolve()
-    return run_dashboard(port=args.port, address=args.address, recordings_dir=str(recordings))
+    if args.simulate and args.sensor:
+        raise PelvioError("choose --simulate or --sensor, not both")
+    source = "emulated" if args.simulate else f"ble:{args.sensor}/{args.profile}" if args.sensor else "sim"
+    return run_dashboard(port=args.port, address=args.address, recordings_dir=str(recordings), source=source)
 
 
 if __name__ == "__main__":

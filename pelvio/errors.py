@@ -14,6 +14,7 @@ class DecodeError(PelvioError, ValueError):
 
     def __init__(self, msg: str, *, profile: str, offset: int) -> None:
         super().__init__(f"{profile}@{offset}: {msg}")
+        self.reason = msg
         self.profile = profile
         self.offset = offset
 
@@ -24,3 +25,11 @@ class RecordingError(PelvioError):
 
 class CalibrationError(PelvioError):
     """The data cannot define the sensor-to-pelvis alignment (no quiet standing, no walking...)."""
+
+
+class SensorUnavailableError(PelvioError):
+    """This machine has no usable Bluetooth stack (no adapter, radio off, no D-Bus, permission denied)."""
+
+
+class SensorConnectionError(PelvioError):
+    """A sensor could not be found, connected or kept streaming; the message says which and why."""

@@ -13,20 +13,22 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from pelvio.errors import RecordingError
+from pelvio.errors import PelvioError, RecordingError
 from pelvio.fusion.pipeline import PelvisPipeline
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.profiles import load_profile
+from pelvio.sensor.profiles import DeviceProfile, load_profile
 from pelvio.sensor.recording import RecordingWriter, new_recording_path, session_metadata
 from pelvio.sensor.stream import SensorStream
 
 if TYPE_CHECKING:
+    from pelvio.sensor.ble import BleSource, LinkStats
     from pelvio.sensor.sim import SimConfig
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,33 @@ COLUMNS = ("t_s", "seq", "tilt_deg", "obliquity_deg", "rotation_deg", "shift_m",
 
 
 class PacketSource(Protocol):
-    """Anything that yields raw notifications by arrival time (the simulator now, BLE or replay later)."""
+    """A source the session pulls from and paces in real time (the simulator, a replay)."""
 
     def packets(self, start_s: float, stop_s: float) -> list[tuple[float, bytes]]:
         """``(arrival_s, payload)`` of the packets arriving in ``[start_s, stop_s)`` since the source began."""
         ...
+
+
+@runtime_checkable
+class PushSource(Protocol):
+    """A source whose device pushes notifications (``pelvio.sensor.ble.BleSource``); the session starts
+    and stops it and takes what arrived, already stamped with its arrival time."""
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def take(self, timeout_s: float,
+             on_response: Callable[[bytes], None] | None = None) -> list[tuple[float, bytes]]:
+        """``(arrival_s, payload)`` queued so far, waiting up to ``timeout_s`` for the first one; command
+        responses (Polar's control point) go to ``on_response`` in stream order."""
+        ...
+
+    @property
+    def stats(self) -> LinkStats: ...
+
+    @property
+    def device(self) -> dict[str, str]: ...
 
 
 class _Ring:
@@ -90,6 +114,8 @@ class LiveStats:
     """File being written, if any."""
     recording_error: str
     """Why the last recording stopped on its own (e.g. disk full), empty otherwise."""
+    link: LinkStats | None = None
+    """Connection state, notification rate, jitter and gaps of a BLE source; None for the simulator."""
 
 
 class LiveSession:
@@ -98,11 +124,12 @@ class LiveSession:
     Parameters
     ----------
     source
-        Packet source paced in real time: packets are fed when their arrival time is reached.
+        A ``PacketSource`` paced in real time (packets are fed when their arrival time is reached), or a
+        ``PushSource`` (BLE) whose notifications are fed as they come.
     sampling_rate_hz
         Nominal sampling rate of the device.
     profile
-        Firmware profile that decodes the payloads.
+        Firmware profile that decodes the payloads (or its name).
     window_s
         Seconds of results kept for display; older rows are overwritten.
     block_s
@@ -115,10 +142,10 @@ class LiveSession:
 
     def __init__(
         self,
-        source: PacketSource,
+        source: PacketSource | PushSource,
         sampling_rate_hz: float,
         *,
-        profile: str = "witmotion_wt901ble",
+        profile: str | DeviceProfile = "witmotion_wt901ble",
         window_s: float = 60.0,
         block_s: float = 0.05,
         speed: float = 1.0,
@@ -135,8 +162,9 @@ class LiveSession:
         self.speed = float(speed)
         self.source_name = source_name
         self.source_config = dict(source_config or {})
-        self._profile_id = load_profile(profile).id
-        self._stream = SensorStream(load_profile(profile), self.sampling_rate_hz)
+        device_profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+        self._profile_id = device_profile.id
+        self._stream = SensorStream(device_profile, self.sampling_rate_hz)
         self._pipeline = PelvisPipeline(self.sampling_rate_hz)
         self._ring = _Ring(int(math.ceil(window_s * self.sampling_rate_hz)), len(COLUMNS))
         self._stop = threading.Event()
@@ -154,6 +182,19 @@ class LiveSession:
 
         return cls(Simulator(config), config.sampling_rate_hz, source_name="sim", source_config=asdict(config),
                    **kwargs)
+
+    @classmethod
+    def ble(cls, source: BleSource, *, source_name: str = "ble", **kwargs: Any) -> LiveSession:
+        """A session fed by a BLE sensor; the source is started and stopped with the session."""
+        return cls(source, source.sampling_rate_hz, profile=source.profile, source_name=source_name, **kwargs)
+
+    @classmethod
+    def emulated(cls, config: SimConfig, **kwargs: Any) -> LiveSession:
+        """Demo mode: the simulator as an emulated BLE peripheral, read through the real BLE stack."""
+        from pelvio.sensor.emulated import emulated_source  # needs bumble
+
+        source, _ = emulated_source(config)
+        return cls.ble(source, source_name="emulated", source_config=asdict(config), **kwargs)
 
     def start(self) -> Self:
         """Start the producer thread; returns ``self`` so a cache can hold ``LiveSession(...).start()``."""
@@ -202,15 +243,18 @@ class LiveSession:
             error=self._error,
             recording=Path(writer.path) if writer is not None else None,
             recording_error=self._recording_error,
+            link=self.source.stats if isinstance(self.source, PushSource) else None,
         )
 
-    def start_recording(self, directory: str | Path, label: str) -> Path:
+    def start_recording(self, directory: str | Path, label: str, *, athlete: str = "") -> Path:
         """Write the raw samples from now on to a new file in ``directory``; returns its path.
 
         The calibration known so far goes into the metadata, so a recording that starts mid-walk can
         still be analysed. Raises ``RecordingError`` if the file cannot be created.
         """
-        meta = session_metadata(sampling_rate_hz=self.sampling_rate_hz, source=self.source_name,
+        device = self.source.device if isinstance(self.source, PushSource) else None
+        meta = session_metadata(sampling_rate_hz=self.sampling_rate_hz, source=self.source_name, device=device,
+                                athlete=athlete,
                                 profile=self._profile_id, source_config=self.source_config,
                                 calibration=self._calibration_dict())
         writer = RecordingWriter(new_recording_path(directory, label), metadata=meta)
@@ -237,18 +281,28 @@ class LiveSession:
     def _final_metadata(self) -> dict[str, Any]:
         """Closing fields: the calibration (it may have been found while recording) and stream health."""
         s = self._stream.stats
-        return {"calibration": self._calibration_dict(),
-                "stream": {"packets": s.packets, "malformed": s.malformed, "lost_samples": s.lost_samples}}
+        final = {"calibration": self._calibration_dict(),
+                 "stream": {"packets": s.packets, "malformed": s.malformed, "lost_samples": s.lost_samples}}
+        if isinstance(self.source, PushSource):  # known once connected; reconnect gaps besides the seq jumps
+            final["device"] = self.source.device
+            final["link"] = self.source.stats.to_dict()
+        return final
 
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # the UI shows the message; the traceback goes to the log
-            log.exception("live session stopped")
+        except Exception as exc:  # the UI shows the message; the traceback of a bug goes to the log
+            if isinstance(exc, PelvioError):  # a known condition (no Bluetooth, sensor gone): the message says it
+                log.info("live session stopped: %s", exc)
+            else:
+                log.exception("live session stopped")
             self._error = str(exc) or type(exc).__name__
             self.stop_recording()  # end the file cleanly: nothing more will be appended
 
     def _loop(self) -> None:
+        if isinstance(self.source, PushSource):
+            self._push_loop(self.source)
+            return
         t0 = time.monotonic()
         block = 0
         while not self._stop.is_set():
@@ -261,10 +315,24 @@ class LiveSession:
                 parts.append(self._stream.feed(payload, arrival_s))
             if self._wait_until(t0 + stop_s / self.speed):
                 return
-            batch = ImuBatch.concat([b for b in parts if len(b)], self.sampling_rate_hz)
-            if len(batch):
-                self._process(batch)
-            self._rate_marks.append((time.monotonic(), self._stream.stats.frames))
+            self._consume(parts)
+
+    def _push_loop(self, source: PushSource) -> None:
+        """Feed what the device pushed, one block at a time; the source runs as long as the session."""
+        on_response = getattr(self._stream, "on_control_response", None)
+        source.start()
+        try:
+            while not self._stop.is_set():
+                self._consume([self._stream.feed(payload, arrival_s)
+                               for arrival_s, payload in source.take(self.block_s, on_response)])
+        finally:
+            source.stop()
+
+    def _consume(self, parts: list[ImuBatch]) -> None:
+        batch = ImuBatch.concat([b for b in parts if len(b)], self.sampling_rate_hz)
+        if len(batch):
+            self._process(batch)
+        self._rate_marks.append((time.monotonic(), self._stream.stats.frames))
 
     def _wait_until(self, deadline: float) -> bool:
         """Sleep until ``deadline`` (monotonic); True if asked to stop meanwhile."""

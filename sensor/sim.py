@@ -767,10 +767,12 @@ class Simulator:
             return []
         idx, arrival = idx[sel], arrival[sel]
         batch = self.samples(int(idx[0]) * n_fp, int(idx[-1] + 1) * n_fp)
-        frames = self.codec.encode({"acc": batch.acc_mps2, "gyr": batch.gyr_rps})
-        size = n_fp * self.profile.frame.length
-        offset = (idx - idx[0]) * size
-        return [(a, frames[o : o + size]) for a, o in zip(arrival.tolist(), offset.tolist(), strict=True)]
+        # Device time = sample time, so profiles with timestamps carry a continuous clock across calls.
+        notes = self.codec.encode_notifications({"acc": batch.acc_mps2, "gyr": batch.gyr_rps},
+                                                t_device_s=batch.seq / rate, samples_per_notification=n_fp)
+        per = len(notes) // (int(idx[-1] - idx[0]) + 1)  # 2 where acc and gyr travel apart (MetaWear)
+        offset = (idx - idx[0]) * per
+        return [(a, b"".join(notes[o : o + per])) for a, o in zip(arrival.tolist(), offset.tolist(), strict=True)]
 
 
 def _losses(rng: np.random.Generator, n: int, p: float, burst: float) -> np.ndarray:

@@ -1,55 +1,164 @@
 """Notifications -> ``ImuBatch``: decode with the profile, place samples on the time grid, count losses.
 
-Devices without timestamps (WitMotion) only give arrival times, which carry BLE latency and jitter.
-``ArrivalClock`` keeps a lower envelope of ``arrival - seq / rate`` (latency is never negative), so
-jitter does not move sample times, and declares lost samples when a packet arrives later than the
-grid allows by more than the jitter tolerance. Without device timestamps the size of a gap is known
-only to within the latency jitter: the typical latency above the envelope is subtracted first.
+Two clocks place samples on the nominal grid (``seq``):
+
+* ``DeviceClock`` for devices that send timestamps (Movella DOT, Polar, pelvio-open): consecutive
+  samples are ``round(dt * rate)`` grid steps apart, so a gap in timestamps is lost samples and a
+  device oscillator off nominal never accumulates into false gaps.
+* ``ArrivalClock`` otherwise (WitMotion, MetaWear, Thingy:52): arrival times carry BLE latency and
+  jitter, and the device clock drifts from the host's. It tracks the lower envelope of
+  ``arrival - seq / rate`` (latency is never negative) as a straight line fitted to per-window
+  minima, so jitter does not move samples and drift of a few hundred ppm does not make false gaps.
+  A packet later than the line by more than the jitter tolerance declares lost samples; without
+  timestamps a gap's size is known only to within the latency jitter.
+
+Acceleration and angular rate that arrive in separate notifications (Polar, MetaWear) are paired:
+by device time when there is one, otherwise in order of arrival.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from pelvio.errors import DecodeError
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile
 
+CHANNELS = ("acc", "gyr")
+
 
 class ArrivalClock:
-    """Sample index and time for packets of ``n`` samples from their arrival times."""
+    """Sample index for packets of ``n`` samples from their arrival times (no device timestamps).
 
-    def __init__(self, sampling_rate_hz: float, *, jitter_tolerance_s: float = 0.05,
-                 drift_ppm: float = 500.0) -> None:
+    A loss is declared at once when a packet is later than the envelope by more than the jitter
+    tolerance (at least ``jitter_tolerance_s``, more when the link is burstier), and late when a
+    whole window's earliest packet still sits more than 1.5 samples above the envelope: then the
+    delay persists, so samples were lost, not delayed.
+    """
+
+    def __init__(self, sampling_rate_hz: float, *, jitter_tolerance_s: float = 0.05, window_s: float = 2.0,
+                 history_windows: int = 60, max_drift_ppm: float = 2000.0) -> None:
         self.rate = float(sampling_rate_hz)
         self.jitter_tolerance_s = jitter_tolerance_s
-        self.drift = drift_ppm * 1e-6
+        self.window_s = window_s
+        self.max_drift = max_drift_ppm * 1e-6
         self.next_seq = 0
-        self._t0: float | None = None
-        self._last_arrival = 0.0
+        self._minima: deque[tuple[float, float]] = deque(maxlen=history_windows)
+        """(arrival_s, offset_s) of the lowest offset in each closed window."""
+        self._window: tuple[float, float, float] | None = None
+        """(window start, arrival of its lowest offset, lowest offset) of the open window."""
         self._typical_excess_s = 0.0
+        self._spread_s = 0.0
+        self._slope = 0.0
+        self._scatter_s = 0.0
+        self._line: tuple[float, float] | None = None
+        """(arrival_s, offset_s) of a point on the fitted envelope line of slope ``_slope``."""
+
+    @property
+    def drift_ppm(self) -> float:
+        """How much slower (+) or faster (-) than nominal the device clock runs, as last estimated."""
+        return self._slope * 1e6
+
+    @property
+    def tolerance_s(self) -> float:
+        """Lateness above the envelope still taken for jitter."""
+        return max(self.jitter_tolerance_s, self._typical_excess_s + 4.0 * self._spread_s)
+
+    def _floor(self, arrival_s: float) -> float:
+        """The lower envelope of the offset at ``arrival_s``: the fitted line once there is one."""
+        if self._line is not None:
+            t_ref, m_ref = self._line
+            return m_ref + self._slope * (arrival_s - t_ref)
+        lows = [m for _, m in self._minima]
+        return min(lows + [self._window[2]]) if self._window is not None else 0.0
+
+    def _fit(self) -> None:
+        """Refit the envelope line through the window minima."""
+        t, m = np.array(self._minima).T
+        if len(t) < 3:
+            return
+        slope = np.polyfit(t - t[-1], m, 1)[0]
+        self._slope = float(np.clip(slope, -self.max_drift, self.max_drift))
+        residual = m - self._slope * (t - t[-1])
+        self._line = (float(t[-1]), float(np.mean(residual)))
+        self._scatter_s = float(1.4826 * np.median(np.abs(residual - np.mean(residual))))
+
+    def _close_window(self) -> int:
+        """Store the open window's minimum; returns samples found lost because even it was late."""
+        _, t_min, m_min = self._window
+        lost = 0
+        if self._line is not None:
+            excess_s = m_min - self._floor(t_min)
+            if excess_s > max(1.5 / self.rate, 4.0 * self._scatter_s):
+                lost = int(round(excess_s * self.rate))
+                self.next_seq += lost
+                m_min -= lost / self.rate
+        self._minima.append((t_min, m_min))
+        self._fit()
+        self._window = None
+        return lost
 
     def assign(self, arrival_s: float, n: int) -> tuple[np.ndarray, int]:
         """(seq of the ``n`` samples, samples declared lost just before them)."""
         lost = 0
-        if self._t0 is None:
-            self._t0 = arrival_s - (n - 1) / self.rate
-        else:
-            # Let the envelope creep forward to follow a device clock slower than nominal.
-            self._t0 += self.drift * max(arrival_s - self._last_arrival, 0.0)
-            excess_s = arrival_s - self._t0 - (self.next_seq + n - 1) / self.rate
-            if excess_s > self.jitter_tolerance_s:
-                lost = max(0, int(round((excess_s - self._typical_excess_s) * self.rate)))
-                self.next_seq += lost
+        if self._window is not None and arrival_s >= self._window[0] + self.window_s:
+            lost += self._close_window()
+        offset_s = arrival_s - (self.next_seq + n - 1) / self.rate
+        if self._window is not None or self._minima:
+            floor_s = self._floor(arrival_s)
+            excess_s = offset_s - floor_s
+            if excess_s > self.tolerance_s:
+                jump = max(0, int(round((excess_s - self._typical_excess_s) * self.rate)))
+                self.next_seq += jump
+                lost += jump
+                # A mis-sized loss must not drag the envelope down.
+                offset_s = max(offset_s - jump / self.rate, floor_s)
             else:
-                self._typical_excess_s += 0.05 * (excess_s - self._typical_excess_s)
-            self._t0 = min(self._t0, arrival_s - (self.next_seq + n - 1) / self.rate)
-        self._last_arrival = arrival_s
+                self._typical_excess_s += 0.05 * (max(excess_s, 0.0) - self._typical_excess_s)
+                self._spread_s += 0.05 * (abs(excess_s - self._typical_excess_s) - self._spread_s)
+        w = self._window
+        if w is None:
+            self._window = (arrival_s, arrival_s, offset_s)
+        elif offset_s < w[2]:
+            self._window = (w[0], arrival_s, offset_s)
         seq = np.arange(self.next_seq, self.next_seq + n, dtype=np.int64)
         self.next_seq += n
         return seq, lost
+
+
+class DeviceClock:
+    """Sample index and time from device timestamps, per channel, on one shared grid."""
+
+    def __init__(self, sampling_rate_hz: float, *, wrap_s: float | None = None) -> None:
+        self.rate = float(sampling_rate_hz)
+        self.wrap_s = wrap_s
+        self._t0: float | None = None
+        self._last: dict[str, tuple[float, float, int]] = {}
+        """channel -> (raw time, unwrapped time, seq) of its latest sample."""
+
+    def assign(self, channel: str, t_device_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(seq, seconds since the first sample of any channel) of one channel's samples, in order."""
+        seq = np.empty(len(t_device_s), np.int64)
+        t_out = np.empty(len(t_device_s))
+        for i, raw in enumerate(np.asarray(t_device_s, np.float64)):
+            if self._t0 is None:
+                self._t0 = raw
+            last = self._last.get(channel)
+            if last is None:
+                t = raw
+                k = int(round((t - self._t0) * self.rate))
+            else:
+                t = last[1] + (raw - last[0])
+                if self.wrap_s is not None:
+                    t += self.wrap_s * round((last[1] - t) / self.wrap_s)
+                k = last[2] + max(1, int(round((t - last[1]) * self.rate)))
+            self._last[channel] = (raw, t, k)
+            seq[i], t_out[i] = k, t - self._t0
+        return seq, t_out
 
 
 @dataclass
@@ -58,39 +167,114 @@ class StreamStats:
 
     packets: int = 0
     frames: int = 0
+    """IMU samples delivered (acceleration and angular rate paired)."""
     malformed: int = 0
     lost_samples: int = 0
     last_error: str = ""
 
 
+class _Pairer:
+    """Joins acceleration and angular-rate rows that share a key (grid index or arrival order)."""
+
+    def __init__(self, max_pending: int) -> None:
+        self.max_pending = max_pending
+        self._keys = {c: np.zeros(0, np.int64) for c in CHANNELS}
+        self._rows = {c: np.zeros((0, 3)) for c in CHANNELS}
+        self._times = {c: np.zeros(0) for c in CHANNELS}
+
+    def push(self, channel: str, keys: np.ndarray, rows: np.ndarray, times: np.ndarray) -> int:
+        """Queue rows; returns how many old rows were dropped because the other channel never came."""
+        self._keys[channel] = np.concatenate([self._keys[channel], keys])
+        self._rows[channel] = np.concatenate([self._rows[channel], rows])
+        self._times[channel] = np.concatenate([self._times[channel], times])
+        excess = len(self._keys[channel]) - self.max_pending
+        if excess > 0:
+            self._drop(channel, excess)
+        return max(excess, 0)
+
+    def _drop(self, channel: str, n: int) -> None:
+        self._keys[channel] = self._keys[channel][n:]
+        self._rows[channel] = self._rows[channel][n:]
+        self._times[channel] = self._times[channel][n:]
+
+    def pop(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, acc rows, gyr rows, times) present in both channels up to the older channel's newest key."""
+        acc_k, gyr_k = self._keys["acc"], self._keys["gyr"]
+        if not len(acc_k) or not len(gyr_k):
+            return np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)
+        limit = min(acc_k[-1], gyr_k[-1])
+        keys, ia, ig = np.intersect1d(acc_k[acc_k <= limit], gyr_k[gyr_k <= limit], assume_unique=True,
+                                      return_indices=True)
+        out = keys, self._rows["acc"][ia], self._rows["gyr"][ig], self._times["acc"][ia]
+        for c in CHANNELS:
+            self._drop(c, int(np.searchsorted(self._keys[c], limit, side="right")))
+        return out
+
+
 class SensorStream:
-    """Stateful decoder of one device's notifications into ``ImuBatch`` chunks."""
+    """Stateful decoder of one device's notifications into ``ImuBatch`` chunks.
+
+    Feed every data notification to ``feed``; for devices with ``profile.gatt.response`` (Polar),
+    pass each notification/indication of that characteristic to ``on_control_response`` — Polar's
+    start response carries the FACTOR that scales its samples.
+    """
 
     def __init__(self, profile: DeviceProfile, sampling_rate_hz: float | None = None) -> None:
         self.profile = profile
         self.sampling_rate_hz = float(sampling_rate_hz or profile.rate.default_hz)
-        self.codec = FrameCodec(profile)
+        self.codec = FrameCodec(profile, streaming=True, sampling_rate_hz=self.sampling_rate_hz)
         self.clock = ArrivalClock(self.sampling_rate_hz)
+        self.device_clock = (DeviceClock(self.sampling_rate_hz, wrap_s=self.codec.timestamp_wrap_s)
+                             if profile.frame.device_timestamps else None)
         self.stats = StreamStats()
+        self._pairer = _Pairer(max_pending=int(self.sampling_rate_hz * 5) + 256)
+        self._arrived = dict.fromkeys(CHANNELS, 0)
+        self._last_seq: int | None = None
+
+    def _error(self, offset: int, why: str) -> None:
+        self.stats.malformed += 1
+        self.stats.last_error = f"{self.profile.id}@{offset}: {why}"
+
+    def on_control_response(self, payload: bytes) -> None:
+        """A notification from ``profile.gatt.response``; a refused start shows in ``stats.last_error``."""
+        try:
+            self.codec.on_control_response(bytes(payload))
+        except DecodeError as e:
+            self._error(e.offset, e.reason)
 
     def feed(self, payload: bytes, arrival_s: float) -> ImuBatch:
         """Samples of one notification; malformed bytes are counted and skipped, never raised."""
         self.stats.packets += 1
-        decoded = self.codec.decode(payload)
-        if decoded.malformed:
-            self.stats.malformed += len(decoded.malformed)
-            off, why = decoded.malformed[-1]
-            self.stats.last_error = f"{self.profile.id}@{off}: {why}"
-        n = decoded.n_frames
+        try:
+            decoded = self.codec.decode(bytes(payload))
+        except DecodeError as e:
+            self._error(e.offset, e.reason)
+            return ImuBatch.empty(self.sampling_rate_hz)
+        for off, why in decoded.malformed:
+            self._error(off, why)
+        for c in CHANNELS:
+            rows = decoded.values[c]
+            if self.device_clock is not None and len(rows):
+                keys, times = self.device_clock.assign(c, decoded.device_time_s[c])
+            else:
+                keys = np.arange(self._arrived[c], self._arrived[c] + len(rows), dtype=np.int64)
+                times = np.zeros(len(rows))
+            self._arrived[c] += len(rows)
+            dropped = self._pairer.push(c, keys, rows, times)
+            if dropped:
+                self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
+        keys, acc, gyr, times = self._pairer.pop()
+        n = len(keys)
         if n == 0:
             return ImuBatch.empty(self.sampling_rate_hz)
-        seq, lost = self.clock.assign(arrival_s, n)
+        if self.device_clock is not None:
+            seq, t_s = keys, times
+            start = 0 if self._last_seq is None else self._last_seq + 1
+            lost = int(seq[-1] - start + 1 - n)
+        else:
+            seq, lost = self.clock.assign(arrival_s, n)
+            t_s = seq / self.sampling_rate_hz
+        self._last_seq = int(seq[-1])
         self.stats.frames += n
         self.stats.lost_samples += lost
-        return ImuBatch(
-            seq=seq,
-            t_s=seq / self.sampling_rate_hz,
-            acc_mps2=decoded.values["acc"],
-            gyr_rps=decoded.values["gyr"],
-            sampling_rate_hz=self.sampling_rate_hz,
-        )
+        return ImuBatch(seq=seq, t_s=t_s, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=self.sampling_rate_hz)

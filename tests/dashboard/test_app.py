@@ -140,11 +140,28 @@ def test_review_with_no_recordings_says_so():
 
 
 def test_unknown_source_is_a_plain_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PELVIO_SOURCE", "ble:AA:BB:CC:DD:EE:FF")
+    monkeypatch.setenv("PELVIO_SOURCE", "usb:/dev/ttyUSB0")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
     assert not at.exception
-    assert "not supported yet" in at.error[0].value
+    assert "not supported" in at.error[0].value and "--sensor" in at.error[0].value
     assert not live_threads()
+
+
+def test_demo_mode_runs_the_emulated_sensor_through_the_bluetooth_stack(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PELVIO_SOURCE", "emulated")
+    at = live_app()
+    deadline = time.monotonic() + 10.0
+    while metric(at, "Link") != "streaming" or int(metric(at, "Samples")) < 50:
+        assert time.monotonic() < deadline, [m.value for m in at.metric]
+        time.sleep(0.2)
+        at.run()
+    assert metric(at, "Reconnects") == "0" and metric(at, "Notifications").endswith("/s")
+    assert "emulated Bluetooth link" in at.caption[0].value
+    st.cache_resource.clear()
+    deadline = time.monotonic() + 5.0
+    while any(t.name == "pelvio-ble" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the Bluetooth thread outlived its session"
+        time.sleep(0.05)
 
 
 def review_app() -> AppTest:
