@@ -29,102 +29,120 @@ from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile
 
 CHANNELS = ("acc", "gyr")
+MIN_DRIFT_SPAN_S = 1.0
 
 
 class ArrivalClock:
     """Sample index for packets of ``n`` samples from their arrival times (no device timestamps).
 
-    A loss is declared at once when a packet is later than the envelope by more than the jitter
-    tolerance (at least ``jitter_tolerance_s``, more when the link is burstier), and late when a
-    whole window's earliest packet still sits more than 1.5 samples above the envelope: then the
-    delay persists, so samples were lost, not delayed.
+    ``offset = arrival - seq / rate`` is latency plus a slow ramp from clock drift when every sample is
+    counted; a lost stretch lifts all later offsets by its length, a step. The clock keeps the lower
+    envelope as a line fitted to the minima of short windows (jitter only ever adds latency, and the
+    least of ~50 packets is within a millisecond or two of the envelope), so:
+
+    * a window whose least offset stands above the line by more than one sample plus twice the usual
+      scatter means a loss of ``round(excess * rate)`` samples: small losses are found within a window
+      instead of being fitted away as drift;
+    * a packet later than the line by more than the jitter tolerance opens a short confirmation
+      (``confirm_s``): if the packets in it all stay late, samples were lost and the gap is sized at
+      once from the least late of them (conservatively; the window check adds any remainder); if they
+      catch up, the host had only stalled (a busy interpreter stamps queued notifications late, all
+      at once) and nothing was lost.
+
+    Samples between a loss and its detection are placed early by the gap's size; that stretch is at
+    most ``confirm_s`` or one window long. Without timestamps a gap is known to about a sample.
     """
 
-    def __init__(self, sampling_rate_hz: float, *, jitter_tolerance_s: float = 0.05, window_s: float = 2.0,
-                 history_windows: int = 60, max_drift_ppm: float = 2000.0) -> None:
+    def __init__(self, sampling_rate_hz: float, *, jitter_tolerance_s: float = 0.05, window_s: float = 0.5,
+                 min_window_packets: int = 40, history_windows: int = 240, max_drift_ppm: float = 2000.0,
+                 confirm_s: float = 0.1) -> None:
         self.rate = float(sampling_rate_hz)
         self.jitter_tolerance_s = jitter_tolerance_s
         self.window_s = window_s
+        self.min_window_packets = min_window_packets
         self.max_drift = max_drift_ppm * 1e-6
+        self.confirm_s = confirm_s
         self.next_seq = 0
         self._minima: deque[tuple[float, float]] = deque(maxlen=history_windows)
-        """(arrival_s, offset_s) of the lowest offset in each closed window."""
-        self._window: tuple[float, float, float] | None = None
-        """(window start, arrival of its lowest offset, lowest offset) of the open window."""
-        self._typical_excess_s = 0.0
-        self._spread_s = 0.0
+        """(arrival_s, offset_s) of the least offset of each closed window, losses already removed."""
+        self._window: list[float] | None = None
+        """[start arrival, arrival of the least offset, least offset, packets] of the open window."""
         self._slope = 0.0
-        self._scatter_s = 0.0
         self._line: tuple[float, float] | None = None
-        """(arrival_s, offset_s) of a point on the fitted envelope line of slope ``_slope``."""
+        self._scatter_s = 0.0
+        self._typical_excess_s = 0.0
+        self._pending: tuple[float, float] | None = None
+        """(arrival that opened a confirmation, least excess seen since) while a loss is suspected."""
 
     @property
     def drift_ppm(self) -> float:
         """How much slower (+) or faster (-) than nominal the device clock runs, as last estimated."""
         return self._slope * 1e6
 
-    @property
-    def tolerance_s(self) -> float:
-        """Lateness above the envelope still taken for jitter."""
-        return max(self.jitter_tolerance_s, self._typical_excess_s + 4.0 * self._spread_s)
-
-    def _floor(self, arrival_s: float) -> float:
-        """The lower envelope of the offset at ``arrival_s``: the fitted line once there is one."""
-        if self._line is not None:
-            t_ref, m_ref = self._line
-            return m_ref + self._slope * (arrival_s - t_ref)
-        lows = [m for _, m in self._minima]
-        return min(lows + [self._window[2]]) if self._window is not None else 0.0
-
-    def _fit(self) -> None:
-        """Refit the envelope line through the window minima."""
-        t, m = np.array(self._minima).T
-        if len(t) < 3:
-            return
-        slope = np.polyfit(t - t[-1], m, 1)[0]
-        self._slope = float(np.clip(slope, -self.max_drift, self.max_drift))
-        residual = m - self._slope * (t - t[-1])
-        self._line = (float(t[-1]), float(np.mean(residual)))
-        self._scatter_s = float(1.4826 * np.median(np.abs(residual - np.mean(residual))))
+    def _floor(self, arrival_s: float) -> float | None:
+        if self._line is None:
+            return None
+        t_ref, m_ref = self._line
+        return m_ref + self._slope * (arrival_s - t_ref)
 
     def _close_window(self) -> int:
-        """Store the open window's minimum; returns samples found lost because even it was late."""
-        _, t_min, m_min = self._window
+        """Store the closed window's least offset; if it stands clear above the envelope, samples were lost."""
+        _, t_min, m_min, _ = self._window
+        self._window = None
+        floor = self._floor(t_min)
         lost = 0
-        if self._line is not None:
-            excess_s = m_min - self._floor(t_min)
-            if excess_s > max(1.5 / self.rate, 4.0 * self._scatter_s):
+        if floor is not None and len(self._minima) >= 3:
+            excess_s = m_min - floor
+            if excess_s > 1.0 / self.rate + 2.0 * self._scatter_s:
                 lost = int(round(excess_s * self.rate))
                 self.next_seq += lost
                 m_min -= lost / self.rate
         self._minima.append((t_min, m_min))
         self._fit()
-        self._window = None
         return lost
+
+    def _fit(self) -> None:
+        t, m = np.array(self._minima).T
+        if len(t) >= 3 and t[-1] - t[0] >= MIN_DRIFT_SPAN_S:  # drift is a few ms per 10 s: fit it only over a long span
+            slope = np.polyfit(t - t[-1], m, 1)[0]
+            self._slope = float(np.clip(slope, -self.max_drift, self.max_drift))
+        residual = m - self._slope * (t - t[-1])
+        recent = residual[-20:]
+        # The envelope is the low edge of the recent window minima, not their mean.
+        self._line = (float(t[-1]), float(np.percentile(recent, 10)))
+        if len(recent) >= 3:
+            self._scatter_s = float(1.4826 * np.median(np.abs(recent - np.median(recent))))
 
     def assign(self, arrival_s: float, n: int) -> tuple[np.ndarray, int]:
         """(seq of the ``n`` samples, samples declared lost just before them)."""
         lost = 0
-        if self._window is not None and arrival_s >= self._window[0] + self.window_s:
+        w = self._window
+        if w is not None and arrival_s >= w[0] + self.window_s and w[3] >= self.min_window_packets:
             lost += self._close_window()
         offset_s = arrival_s - (self.next_seq + n - 1) / self.rate
-        if self._window is not None or self._minima:
-            floor_s = self._floor(arrival_s)
-            excess_s = offset_s - floor_s
-            if excess_s > self.tolerance_s:
-                jump = max(0, int(round((excess_s - self._typical_excess_s) * self.rate)))
-                self.next_seq += jump
-                lost += jump
-                # A mis-sized loss must not drag the envelope down.
-                offset_s = max(offset_s - jump / self.rate, floor_s)
+        floor = self._floor(arrival_s)
+        if floor is not None:
+            excess_s = offset_s - floor
+            tolerance_s = max(self.jitter_tolerance_s, 2.0 * self._typical_excess_s)
+            if excess_s > tolerance_s or self._pending is not None:
+                opened, least = self._pending or (arrival_s, excess_s)
+                least = min(least, excess_s)
+                self._pending = (opened, least) if arrival_s - opened < self.confirm_s else None
+                if self._pending is None and least > tolerance_s:
+                    jump = max(0, int(np.floor((least - self._typical_excess_s) * self.rate)))
+                    self.next_seq += jump
+                    lost += jump
+                    offset_s -= jump / self.rate
             else:
-                self._typical_excess_s += 0.05 * (max(excess_s, 0.0) - self._typical_excess_s)
-                self._spread_s += 0.05 * (abs(excess_s - self._typical_excess_s) - self._spread_s)
-        w = self._window
-        if w is None:
-            self._window = (arrival_s, arrival_s, offset_s)
-        elif offset_s < w[2]:
-            self._window = (w[0], arrival_s, offset_s)
+                self._typical_excess_s += 0.02 * (max(excess_s, 0.0) - self._typical_excess_s)
+        if self._pending is None:
+            w = self._window
+            if w is None:
+                self._window = [arrival_s, arrival_s, offset_s, 1]
+            else:
+                w[3] += 1
+                if offset_s < w[2]:
+                    w[1], w[2] = arrival_s, offset_s
         seq = np.arange(self.next_seq, self.next_seq + n, dtype=np.int64)
         self.next_seq += n
         return seq, lost
