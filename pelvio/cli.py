@@ -61,6 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
     a.set_defaults(func=_analyze)
 
+    i = sub.add_parser("import", help="turn a CSV of accelerometer and gyroscope columns into a recording")
+    i.add_argument("file", help="CSV with columns like acc_x..acc_z and gyr_x..gyr_z (and optionally time)")
+    i.add_argument("--rate", type=_positive, help="sample rate in Hz when the CSV has no time column")
+    i.add_argument("--time-column", help="name of the time column (default: t, time or timestamp)")
+    i.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of the time column (default: detected)")
+    i.add_argument("--acc-unit", default="auto", choices=["auto", "g", "m/s^2"])
+    i.add_argument("--gyr-unit", default="auto", choices=["auto", "deg/s", "rad/s"])
+    i.add_argument("--axes", default="x,y,z", help="file axes as sensor axes, e.g. '-y,x,z' (default x,y,z)")
+    i.add_argument("--athlete", default="", help="name or code stored in the recording's metadata")
+    i.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
+    i.set_defaults(func=_import)
+
+    t = sub.add_parser("trend", help="how an athlete's left/right pelvic drop moved across sessions")
+    t.add_argument("athlete")
+    t.add_argument("--recordings", default=DEFAULT_RECORDINGS, help="folder of recordings (default recordings/)")
+    t.set_defaults(func=_trend)
+
     d = sub.add_parser("dashboard", help="start the Streamlit dashboard (simulated sensor when none is set)")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--address", default="127.0.0.1",
@@ -75,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sim_options(p: argparse.ArgumentParser, *, seconds_default: float | None) -> None:
-    p.add_argument("--activity", default="walk", choices=["stand", "walk", "squat", "single_leg_stance", "lunge"])
+    from pelvio.sensor.sim import ACTIVITIES
+
+    p.add_argument("--activity", default="walk", choices=ACTIVITIES)
     if seconds_default is not None:
         p.add_argument("--seconds", type=_positive, default=seconds_default, help="session length (default 60)")
     p.add_argument("--rate", type=_positive, help="sample rate in Hz: simulator 50-400 (default 100); "
@@ -182,6 +201,42 @@ def _analyze(args: argparse.Namespace) -> int:
                          indent=2, default=_json_default, allow_nan=True))
         return 0
     print(format_report(args.file, rec.metadata, result))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pelvio.sensor.importer import import_csv
+
+    path, result = import_csv(args.file, args.out, athlete=args.athlete, rate_hz=args.rate,
+                              time_column=args.time_column, time_unit=args.time_unit, acc_unit=args.acc_unit,
+                              gyr_unit=args.gyr_unit, axes=args.axes)
+    print(f"{len(result.batch)} samples, {result.time_source}; accelerometer in {result.acc_unit}, "
+          f"gyroscope in {result.gyr_unit}", file=sys.stderr)
+    for note in result.notes:
+        print(f"pelvio: note: {note}", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def _trend(args: argparse.Namespace) -> int:
+    from pelvio.trends import athlete_trend, trend_slope_per_session
+
+    points = athlete_trend(args.recordings, args.athlete)
+    if not points:
+        raise PelvioError(f"no recordings of athlete {args.athlete!r} in {args.recordings}")
+    print(f"{'session (UTC)':<20}{'steps L/R':>12}{'drop L':>9}{'drop R':>9}{'L-R':>8}   file")
+    for p in points:
+        when = p.start_time_utc.strftime("%Y-%m-%d %H:%M") if p.start_time_utc else "?"
+        if p.error:
+            print(f"{when:<20}{'':>38}   {p.path.name}: {p.error}")
+            continue
+        print(f"{when:<20}{f'{p.steps_left}/{p.steps_right}':>12}{_num(p.drop_left_deg, '.1f'):>9}"
+              f"{_num(p.drop_right_deg, '.1f'):>9}{_num(p.drop_difference_deg, '+.1f'):>8}   {p.path.name}")
+    slope = trend_slope_per_session(points)
+    if not math.isnan(slope):
+        trend = "shrinking" if slope * points[-1].drop_difference_deg < 0 else "growing"
+        print(f"\nThe left-right drop difference changes by {slope:+.1f}° per session ({trend}).")
+    print("(drop: contralateral pelvic drop in gait, by stance side, degrees)")
     return 0
 
 

@@ -53,3 +53,33 @@ def test_bad_option_value_is_a_plain_error(tmp_path):
 def test_missing_file(tmp_path):
     out = pelvio("analyze", "nope.arrows", cwd=tmp_path)
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_import_csv_from_another_app_then_analyze(tmp_path):
+    """A phone-style export (ms timestamps, g, deg/s) goes through `pelvio import` and `pelvio analyze`."""
+    import numpy as np
+
+    from pelvio.sensor.sim import SimConfig, simulate
+
+    m = simulate(SimConfig(activity="walk", duration_s=45.0, weak_side="left", drop_deg=5.0, seed=8)).measured
+    rows = np.column_stack([m.t_s * 1000.0, m.acc_mps2 / 9.80665, np.degrees(m.gyr_rps)])
+    csv = tmp_path / "export.csv"
+    np.savetxt(csv, rows, delimiter=",", header="time,accX,accY,accZ,gyroX,gyroY,gyroZ", comments="", fmt="%.6f")
+    out = pelvio("import", str(csv), "--athlete", "C3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "accelerometer in g, gyroscope in deg/s" in out.stderr and "100 Hz" in out.stderr
+    rec = out.stdout.strip()
+    js = json.loads(pelvio("analyze", rec, "--json", cwd=tmp_path).stdout)
+    assert js["metadata"]["source"] == "import" and js["metadata"]["athlete"] == "C3"
+    assert js["sides"]["left"]["drop_deg"] - js["sides"]["right"]["drop_deg"] == pytest.approx(5.0, abs=1.0)
+
+
+def test_trend_lists_sessions_and_unknown_athlete_is_a_plain_error(tmp_path):
+    for drop in ("6", "3"):
+        assert pelvio("simulate", "--weak-side", "right", "--drop-deg", drop, "--seconds", "40", "--athlete", "D4",
+                      cwd=tmp_path).returncode == 0
+    out = pelvio("trend", "d4", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("_sim-walk.arrows") == 2 and "-6.0" in out.stdout and "-3.0" in out.stdout
+    missing = pelvio("trend", "nobody", cwd=tmp_path)
+    assert missing.returncode == 2 and "no recordings of athlete 'nobody'" in missing.stderr
