@@ -21,13 +21,16 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+from scipy import signal
 
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import CalibrationError
 from pelvio.fusion.quat import matrix_from_quat
 
 Method = Literal["walk", "tilt"]
-METHODS: tuple[str, ...] = ("walk", "tilt")
+METHODS: tuple[str, ...] = ("walk", "tilt", "walking_only")
+"""Guided methods (``walk``, ``tilt``) and ``walking_only``, the offline fallback for recordings
+without a standing phase (imports, sessions started mid-walk)."""
 INSTRUCTIONS = {
     "stand": "stand still for a few seconds",
     "walk": "now walk straight ahead for about 10 steps",
@@ -36,6 +39,8 @@ INSTRUCTIONS = {
 MIN_TILT_DEG = 4.0
 """Forward tilts smaller than this cannot define an axis above gyro noise and skin sway."""
 MAX_TILT_AXIS_FROM_HORIZONTAL_DEG = 30.0
+WALKING_VERTICAL_STD_MPS2 = 0.6
+"""Vertical pelvis acceleration varies this much in walking (about 1-3 m/s^2), far less standing."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class Calibration:
     """The movement window (walking, or the tilts with ``method='tilt'``)."""
     ready_seq: int
     """Grid index of the last sample the calibration needed; live angles start after it."""
-    method: Method = "walk"
+    method: str = "walk"
+    """How the axes were found: one of ``METHODS``."""
     anatomical_tilt_offset_deg: float = 0.0
     """Added to every tilt: the standing tilt of the pelvis as measured by a clinician (0 = tilt
     relative to the calibrated stance)."""
@@ -250,6 +256,42 @@ def solve_walk_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.n
     forward_earth = np.append(direction * np.sign(velocity.mean()), 0.0)
     forward = np.einsum("nji,j->ni", r_es, forward_earth).mean(axis=0)
     return _axes(up_sensor, forward), quality
+
+
+def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float, *,
+                       window_s: float = 8.0, min_quality: float = 0.3) -> Calibration:
+    """Alignment from walking alone, for recordings that never stand still first.
+
+    Up is the earth vertical seen from the sensor, averaged over the first stretch of walking (the
+    orientation filter separates gravity from the swing of each step); forward is the principal
+    horizontal acceleration, signed by the inverted-pendulum exchange of walking: forward speed
+    peaks when the pelvis is lowest and being pushed up (Cavagna), so the speed fluctuation along
+    the true forward axis rises and falls with the vertical acceleration. Tilt and obliquity are then
+    relative to the mean walking posture, not to a standing neutral.
+    """
+    r_es = matrix_from_quat(quat)
+    a_earth = np.einsum("nij,nj->ni", r_es, acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
+    n = min(int(window_s * sampling_rate_hz), len(acc_mps2))
+    starts = range(0, max(len(acc_mps2) - n, 0) + 1, max(n // 4, 1))
+    start = next((i for i in starts if np.std(a_earth[i : i + n, 2]) > WALKING_VERTICAL_STD_MPS2), None)
+    if start is None or n < 3 * sampling_rate_hz:
+        raise CalibrationError("no walking found to calibrate on (at least 3 s of steps are needed)")
+    window = slice(start, start + n)
+    up = np.einsum("nji,j->ni", r_es[window], [0.0, 0.0, 1.0]).mean(axis=0)
+    up /= np.linalg.norm(up)
+    horiz = a_earth[window, :2] - a_earth[window, :2].mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov(horiz.T))
+    quality = float(1.0 - evals[0] / evals[1])
+    if quality < min_quality:
+        raise CalibrationError(f"walking direction unclear (quality {quality:.2f})")
+    band = signal.butter(2, [0.5, 3.0], "bandpass", fs=sampling_rate_hz, output="sos")
+    speed = signal.sosfiltfilt(band, np.cumsum(a_earth[window, :2] @ evecs[:, 1]) / sampling_rate_hz)
+    exchange = np.corrcoef(speed, signal.sosfiltfilt(band, a_earth[window, 2]))[0, 1]
+    forward_earth = np.append(evecs[:, 1] * np.sign(exchange), 0.0)
+    forward = np.einsum("nji,j->ni", r_es[window], forward_earth).mean(axis=0)
+    seconds = (start / sampling_rate_hz, (start + n) / sampling_rate_hz)
+    return Calibration(_axes(up, forward), quality * abs(exchange), (np.nan, np.nan), seconds,
+                       start + n - 1, method="walking_only")  # type: ignore[arg-type]
 
 
 def solve_tilt_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, gyr_rps: np.ndarray, sampling_rate_hz: float,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from pelvio.errors import CalibrationError
-from pelvio.fusion.calibration import Calibration, CalibrationState, Calibrator, Method
+from pelvio.fusion.calibration import Calibration, CalibrationState, Calibrator, Method, solve_walking_only
 from pelvio.fusion.orientation import Backend, make_filter, offline_orientation
 from pelvio.fusion.pelvis import (
     LiveLateralShift,
@@ -182,6 +182,12 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
     if calibration is None:
         calibrator = Calibrator(rate, method=calibration_method)
         calibration = calibrator.update(g.seq, g.acc_mps2, g.gyr_rps, quat, g.valid)
+        if calibration is None and calibration_method == "walk":
+            try:  # no standing phase (an import, a session started mid-walk): calibrate on walking alone
+                calibration = solve_walking_only(g.acc_mps2, quat, rate)
+            except CalibrationError as e:
+                raise CalibrationError(f"{_cannot_calibrate(calibrator.status, calibration_method)}; "
+                                       f"walking alone did not do either: {e}") from e
         if calibration is None:
             raise CalibrationError(_cannot_calibrate(calibrator.status, calibration_method))
     r_es = matrix_from_quat(quat)

@@ -145,3 +145,25 @@ def test_standing_only_recording_says_what_is_missing(decode):
     d = decode(SimConfig(activity="stand", duration_s=15.0, calibration_prelude=False, seed=2))
     with pytest.raises(CalibrationError, match="3 forward pelvic tilts"):
         analyze(d.batch, calibration_method="tilt")
+
+
+@pytest.mark.parametrize("misalignment_deg", [10.0, 40.0])
+def test_a_recording_without_standing_calibrates_on_walking_alone(decode, misalignment_deg):
+    """Imports and sessions started mid-walk: up from the filter's vertical, forward signed by the
+    inverted-pendulum exchange (speed peaks as the pelvis is pushed up from its lowest point)."""
+    d = decode(SimConfig(activity="walk", duration_s=40.0, calibration_prelude=False, weak_side="left",
+                         drop_deg=5.0, misalignment_deg=misalignment_deg, seed=21))
+    result = analyze(d.batch)
+    cal = result.calibration
+    assert cal.method == "walking_only" and cal.quality > 0.3
+    truth_ps = rotation_from_quat(d.sim.truth.q_pelvis_sensor).as_matrix()  # sensor -> pelvis
+    err_deg = np.degrees(np.arccos(np.clip((np.trace(truth_ps @ cal.sensor_to_pelvis) - 1) / 2, -1, 1)))
+    assert err_deg < 3.0
+    sides = result.side_values()
+    assert sides["left"]["drop_deg"] - sides["right"]["drop_deg"] == pytest.approx(5.0, abs=1.0)
+
+
+def test_standing_alone_still_refuses_with_both_reasons(decode):
+    d = decode(SimConfig(activity="stand", duration_s=15.0, calibration_prelude=False, seed=2))
+    with pytest.raises(CalibrationError, match="walking alone did not do either: no walking found"):
+        analyze(d.batch)
