@@ -15,6 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from pelvio.dashboard import plots
 from pelvio.errors import PelvioError
+from pelvio.fusion.calibration import CalibrationState
 from pelvio.live import LiveSession
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.sim import ACTIVITIES, SimConfig
@@ -133,11 +134,27 @@ def _readings_panel(session: LiveSession) -> None:
         l3.metric("Jitter", "—" if math.isnan(link.jitter_ms) else f"{link.jitter_ms:.0f} ms",
                   help="Spread of the intervals between notifications.")
         l4.metric("Notifications", "—" if math.isnan(link.rate_hz) else f"{link.rate_hz:.0f}/s")
-    st.caption(f"Calibration: **{stats.calibration_status}**")
+    _calibration_panel(session, stats.calibration)
     if stats.recording is not None:
         st.caption(f"● Recording `{stats.recording.name}`")
     if stats.recording_error:
         st.error(f"The recording stopped: {stats.recording_error}")
+
+
+def _calibration_panel(session: LiveSession, cal: CalibrationState) -> None:
+    """The guided calibration: what to do now and how far along, or the quality once done."""
+    if cal.step == "done":
+        quality = "" if cal.quality is None else f" (quality {cal.quality:.2f})"
+        st.caption(f"Calibration: **calibrated**{quality}")
+    else:
+        st.caption(f"Calibration: **{cal.instruction}**")
+        st.progress(min(max(cal.progress, 0.0), 1.0))
+        if cal.refusal:
+            st.warning(f"Calibration refused: {cal.refusal}. Start again by standing still.")
+    method = st.radio("Calibrate by", ["walk", "tilt"], horizontal=True, key="cal_method",
+                      format_func={"walk": "walking 10 steps", "tilt": "3 forward pelvic tilts"}.get)
+    if st.button("Recalibrate", key="recalibrate", help="Stand still, then walk or tilt as asked."):
+        session.recalibrate(method)
 
 
 @st.fragment(run_every=CHART_REFRESH_S)

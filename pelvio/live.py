@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 import numpy as np
 
 from pelvio.errors import PelvioError, RecordingError
+from pelvio.fusion.calibration import CalibrationState, Method
 from pelvio.fusion.pipeline import PelvisPipeline
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import DeviceProfile, load_profile
@@ -107,6 +108,8 @@ class LiveStats:
     malformed: int
     """Frames skipped because their bytes could not be decoded."""
     calibration_status: str
+    calibration: CalibrationState
+    """Step, progress, instruction, quality and refusal of the guided calibration."""
     running: bool
     error: str
     """Plain message of the failure that stopped the thread, empty while all is well."""
@@ -172,6 +175,7 @@ class LiveSession:
         self._writer: RecordingWriter | None = None
         self._rate_marks: deque[tuple[float, int]] = deque(maxlen=64)
         self._error = ""
+        self._recalibrate: Method | None = None
         self._recording_error = ""
         self._thread = threading.Thread(target=self._run, name="pelvio-live", daemon=True)
 
@@ -239,6 +243,7 @@ class LiveSession:
             lost=s.lost_samples,
             malformed=s.malformed,
             calibration_status=self._pipeline.calibration_status,
+            calibration=self._pipeline.calibration_state,
             running=self.alive,
             error=self._error,
             recording=Path(writer.path) if writer is not None else None,
@@ -339,7 +344,16 @@ class LiveSession:
         delay = deadline - time.monotonic()
         return self._stop.wait(delay) if delay > 0 else self._stop.is_set()
 
+    def recalibrate(self, method: Method = "walk") -> None:
+        """Start the guided calibration again ("walk" or "tilt"); applied by the worker before its next batch."""
+        if method not in ("walk", "tilt"):
+            raise ValueError(f"calibration method must be 'walk' or 'tilt', got {method!r}")
+        self._recalibrate = method
+
     def _process(self, batch: ImuBatch) -> None:
+        if (method := self._recalibrate) is not None:  # the pipeline belongs to this thread: reset it here
+            self._recalibrate = None
+            self._pipeline.recalibrate(method)
         series = self._pipeline.update(batch)
         self._ring.extend(np.column_stack([
             series.t_s, series.seq, series.tilt_deg, series.obliquity_deg,

@@ -120,3 +120,17 @@ def test_unwritable_folder_is_a_recording_error(session, tmp_path: Path):
     with pytest.raises(RecordingError, match="not a folder"):
         live.start_recording(blocker, "x")
     assert live.alive and live.stats.recording is None
+
+
+def test_recalibrate_restarts_the_guided_flow_in_the_worker(session):
+    live = session(speed=SPEED)
+    wait_for(lambda: live.stats.calibration.step == "done")
+    assert live.stats.calibration.quality > 0.5
+    with pytest.raises(ValueError, match="'walk' or 'tilt'"):
+        live.recalibrate("hop")
+    live.recalibrate("tilt")
+    # The simulated subject keeps walking and never stands still again: the flow waits at "stand".
+    wait_for(lambda: live.stats.calibration.step == "stand")
+    assert live.stats.calibration.instruction == "stand still for a few seconds"
+    time.sleep(0.3)
+    assert np.isnan(live.snapshot(0.2)["tilt_deg"]).all()

@@ -196,3 +196,12 @@ def test_a_live_recording_started_mid_walk_can_be_reviewed(isolated: Path):
     assert at.selectbox(key="review_path").value == path
     steps = at.dataframe[0].value.set_index("metric").loc["steps (stance side)"]
     assert steps["left"] >= 10 and steps["right"] >= 10
+
+
+def test_live_view_guides_the_calibration_and_offers_recalibration():
+    at = live_app()
+    assert any("stand still" in c.value for c in at.caption)
+    assert [r.label for r in at.radio if r.key == "cal_method"] == ["Calibrate by"]
+    at.button(key="recalibrate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.value.startswith("Calibration:") for c in at.caption)
