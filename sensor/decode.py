@@ -103,8 +103,18 @@ class FrameCodec:
         """
         return b"".join(self.encode_notifications(values, t_device_s=t_device_s))
 
+    @property
+    def unit_samples(self) -> int:
+        """Samples the device only ever sends together (MetaWear's packed message: 3); a simulated
+        packet holds whole units of them."""
+        return 1
+
     def on_control_response(self, payload: bytes) -> None:
         """A response to a command (e.g. Polar's start response carrying FACTOR); most devices send none."""
+
+    def control_response(self, command: bytes) -> bytes | None:
+        """What the device answers on ``gatt.response`` to ``command`` (None: no answer), for emulation."""
+        return None
 
     def _dtype(self, type_name: str) -> np.dtype:
         return np.dtype(self._order + FIELD_TYPES[type_name])
@@ -245,6 +255,10 @@ class FixedPayloadCodec(_TimestampedCodec):
     def _timestamp(self) -> TimestampSpec | None:
         return self.layout.timestamp
 
+    @property
+    def unit_samples(self) -> int:
+        return self.layout.samples or 1
+
     def decode(self, payload: bytes) -> Decoded:
         lay = self.layout
         empty = Decoded(values={f.name: np.zeros((0, f.count)) for f in lay.fields}, n_frames=0)
@@ -301,6 +315,10 @@ class RegisterMessageCodec(FrameCodec):
     kind = "register_messages"
     layout: RegisterMessages
 
+    @property
+    def unit_samples(self) -> int:
+        return max(m.samples for m in self.layout.messages)
+
     def decode(self, payload: bytes) -> Decoded:
         lay = self.layout
         values = {f.name: np.zeros((0, f.count)) for f in lay.fields}
@@ -348,6 +366,7 @@ class PolarPmdCodec(_TimestampedCodec):
     OP_START: ClassVar[int] = 0x02
     SETTING_SIZES: ClassVar[dict[int, int]] = {0: 2, 1: 2, 2: 2, 3: 4, 4: 1, 5: 4}
     """PMD setting type -> bytes per value (SAMPLE_RATE, RESOLUTION, RANGE, RANGE_MILLIUNIT, CHANNELS, FACTOR)."""
+    SETTING_RANGE: ClassVar[int] = 2
     SETTING_FACTOR: ClassVar[int] = 5
 
     def __init__(self, profile: DeviceProfile, **kwargs: object) -> None:
@@ -374,19 +393,42 @@ class PolarPmdCodec(_TimestampedCodec):
         if status != 0:
             raise DecodeError(f"start of measurement {mtype} refused with status {status}",
                               profile=self.profile.id, offset=3)
-        settings = payload[5:]
-        i = 0
-        while i < len(settings):
-            if i + 2 > len(settings) or settings[i] not in self.SETTING_SIZES:
-                raise DecodeError("unreadable settings in start response", profile=self.profile.id, offset=5 + i)
-            kind, count = settings[i], settings[i + 1]
+        factor = self._settings(payload, 5, "start response").get(self.SETTING_FACTOR)
+        if factor is not None:
+            self.factors[mtype] = float(np.frombuffer(factor, "<f4", count=1)[0])
+
+    def control_response(self, command: bytes) -> bytes | None:
+        """The control point's answer ``F0 <op> <type> 00 00``; a START's carries the FACTOR the device
+        scales delta frames with: its RANGE over the largest count, ``range / 2**(bits - 1)``."""
+        if len(command) < 2:
+            return None
+        response = bytes([self.RESPONSE_CODE, command[0], command[1], 0, 0])
+        measurement = self._measurement(command[1])
+        if command[0] != self.OP_START or measurement is None:
+            return response
+        full_range = self._settings(command, 2, "start command").get(self.SETTING_RANGE)
+        ftype = next((f for f in measurement.frame_types if f.delta and f.factor), None)
+        if full_range is None or ftype is None:
+            return response
+        factor = int.from_bytes(full_range, "little") / (1 << (ftype.bits - 1))
+        return response + bytes([self.SETTING_FACTOR, 1]) + np.array(factor, "<f4").tobytes()
+
+    def _settings(self, data: bytes, offset: int, what: str) -> dict[int, bytes]:
+        """PMD settings ``<type u8><count u8><count values>`` from ``data[offset:]``: type -> its first value."""
+        out = {}
+        i = offset
+        while i < len(data):
+            if i + 2 > len(data) or data[i] not in self.SETTING_SIZES:
+                raise DecodeError(f"unreadable settings in {what}", profile=self.profile.id, offset=i)
+            kind, count = data[i], data[i + 1]
             size = self.SETTING_SIZES[kind]
             end = i + 2 + count * size
-            if end > len(settings):
-                raise DecodeError("truncated settings in start response", profile=self.profile.id, offset=5 + i)
-            if kind == self.SETTING_FACTOR and count:
-                self.factors[mtype] = float(np.frombuffer(settings, "<f4", count=1, offset=i + 2)[0])
+            if end > len(data):
+                raise DecodeError(f"truncated settings in {what}", profile=self.profile.id, offset=i)
+            if count:
+                out[kind] = data[i + 2 : i + 2 + size]
             i = end
+        return out
 
     def decode(self, payload: bytes) -> Decoded:
         values = {name: np.zeros((0, 3)) for name in self.layout.channel_names}

@@ -7,7 +7,9 @@ no BlueZ and no D-Bus. Three parts:
 * ``VirtualRadio``: one ``bumble.link.LocalLink`` (the "air") and the bleak backend classes bound to it;
 * ``BumbleScanner`` / ``BumbleClient``: bleak backends onto that air (a central per scan / connection);
 * ``EmulatedSensor``: a peripheral built from a firmware profile (service and characteristics from
-  ``profile.gatt``), streaming the simulator's bytes (``FrameCodec.encode``) at their arrival times.
+  ``profile.gatt``), streaming the simulator's bytes (``FrameCodec.encode_notifications``) at their
+  arrival times and answering commands as the device does (``FrameCodec.control_response``: Polar's
+  control point).
 
 The LocalLink is lossless and has no timing model, so the peripheral injects what a real link does:
 loss, jitter and merged frames come from ``SimConfig`` (``packet_loss``, ``jitter_s``,
@@ -296,7 +298,7 @@ class PeripheralLog:
     notifications: int = 0
     """Notifications sent to a subscribed central."""
     intact_frames: int = 0
-    """Frames delivered whole (not split, cut by the MTU or lost)."""
+    """Samples delivered whole: every byte of their notifications arrived (split or not, never cut by the MTU)."""
 
 
 class EmulatedSensor:
@@ -304,8 +306,9 @@ class EmulatedSensor:
 
     Streaming starts when the central has subscribed to the notify characteristic and written every
     start command (WitMotion has none: subscribing is enough), and stops on a stop command or a
-    disconnect. The sensor's clock runs from ``run()`` whether or not anyone listens, so samples sent
-    while the link is down are lost, as with a real device.
+    disconnect; a command the device answers (Polar) takes effect once its response is sent. The
+    sensor's clock runs from ``run()`` whether or not anyone listens, so samples sent while the link
+    is down are lost, as with a real device.
     """
 
     def __init__(self, radio: VirtualRadio, config: SimConfig, *, name: str | None = None,
@@ -330,6 +333,8 @@ class EmulatedSensor:
         self._device: Device | None = None
         self._connection: Connection | None = None
         self._notify_char: Characteristic | None = None
+        self._chars: dict[str, Characteristic] = {}
+        """The other characteristics (commands, responses) by UUID."""
         self._advertise_after: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending = asyncio.Lock()
@@ -345,22 +350,41 @@ class EmulatedSensor:
         self._notify_char = Characteristic(gatt.notify, props.READ | props.NOTIFY, Characteristic.READABLE, b"")
         others = [u for u in (gatt.write, *subscriptions(self.profile), *(u for u, _ in (*self._starts, *self._stops)))
                   if u and u != gatt.notify]
-        chars = [self._notify_char]
         for uuid in dict.fromkeys(others):
-            chars.append(Characteristic(
+            self._chars[uuid] = Characteristic(
                 uuid, props.READ | props.WRITE | props.WRITE_WITHOUT_RESPONSE | props.NOTIFY | props.INDICATE,
                 Characteristic.READABLE | Characteristic.WRITEABLE,
-                CharacteristicValue(read=lambda _c: b"", write=self._writer(uuid))))
-        return Service(gatt.service, chars)
+                CharacteristicValue(read=lambda _c: b"", write=self._writer(uuid)))
+        return Service(gatt.service, [self._notify_char, *self._chars.values()])
 
     def _writer(self, uuid: str) -> Callable[[Connection, bytes], None]:
-        def on_write(_connection: Connection, value: bytes) -> None:
-            self.log.writes.append((uuid, bytes(value)))
-            self._received.append((uuid, bytes(value)))
-            if (uuid, bytes(value)) in self._stops:
-                self._streaming = False
-            self._update_streaming()
+        answers = self.profile.gatt.response is not None and uuid == self.profile.gatt.write
+
+        def on_write(connection: Connection, value: bytes) -> None:
+            command = (uuid, bytes(value))
+            self.log.writes.append(command)
+            response = self._sim.codec.control_response(command[1]) if answers else None
+            if response is None:
+                self._take(command)
+            else:
+                asyncio.get_running_loop().create_task(self._answer(connection, command, response))
         return on_write
+
+    def _take(self, command: tuple[str, bytes]) -> None:
+        self._received.append(command)
+        if command in self._stops:
+            self._streaming = False
+        self._update_streaming()
+
+    async def _answer(self, connection: Connection, command: tuple[str, bytes], response: bytes) -> None:
+        """Send the response on ``gatt.response`` before the command takes effect, so a start's
+        FACTOR reaches the central ahead of the first frame it scales, as on the device."""
+        assert self._device is not None and self.profile.gatt.response is not None
+        async with self._sending:
+            if self._connection is not connection:  # the link dropped meanwhile: the command died with it
+                return
+            await self._device.notify_subscribers(self._chars[self.profile.gatt.response], response)
+        self._take(command)
 
     def _update_streaming(self) -> None:
         started = all(cmd in self._received for cmd in self._starts)
@@ -463,20 +487,34 @@ class EmulatedSensor:
         while True:
             now = (time.monotonic() - t0) * self.speed
             if now > sent_until:
-                for arrival_s, payload in self._sim.packets(sent_until, now):
+                for arrival_s, notes in self._sim.packet_notifications(sent_until, now):
                     delay = t0 + arrival_s / self.speed - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     if self.streaming:
-                        await self._send(payload)
+                        await self._send(notes)
                 sent_until = now
             await asyncio.sleep(tick_s)
 
-    async def _send(self, payload: bytes) -> None:
-        """Notify ``payload``, damaged as the impairments say; count the samples whose bytes all arrive.
+    async def _send(self, notes: tuple[bytes, ...]) -> None:
+        """Notify one packet (all of it: a drop waits for the lock), damaged as the impairments say;
+        count its samples if every byte arrives (a truncated sync-frame payload: the whole frames before the cut)."""
+        async with self._sending:
+            if self._connection is None:
+                return
+            arrived = [await self._notify(payload) for payload in notes]
+        if all(a.all() for a in arrived):
+            self.log.intact_frames += self._sim.samples_per_packet
+        elif getattr(self.profile.frame, "sync", None):  # sync frames survive a cut whole up to it
+            length = self.profile.frame.length
+            (hit,) = arrived
+            self.log.intact_frames += int(hit[: len(hit) // length * length].reshape(-1, length).all(axis=1).sum())
+
+    async def _notify(self, payload: bytes) -> np.ndarray:
+        """Send one notification; which of its bytes arrive.
 
         A split loses no bytes (the decoder rejoins frames cut across notifications); junk adds bytes;
-        only the MTU removes them. A truncated payload keeps the whole sync frames before the cut.
+        only the MTU removes them.
         """
         imp = self.impairments
         cuts = [0, len(payload)]
@@ -487,41 +525,14 @@ class EmulatedSensor:
             junk = self._rng.integers(0, 256, int(self._rng.integers(1, 5)), dtype=np.uint8).tobytes()
         assert self._device is not None and self._notify_char is not None
         arrived = np.zeros(len(payload), bool)
-        async with self._sending:
-            for i, (a, b) in enumerate(itertools.pairwise(cuts)):
-                prefix = junk if i == 0 else b""
-                if self._connection is None:
-                    return
-                await self._device.notify_subscribers(self._notify_char, prefix + payload[a:b])
-                self.log.notifications += 1
-                arrived[a : min(b, a + imp.mtu - 3 - len(prefix))] = True  # bumble's server cuts at ATT_MTU - 3
-        if arrived.all():
-            self.log.intact_frames += self.config.frames_per_packet
-        elif getattr(self.profile.frame, "sync", None):  # sync frames survive a cut whole up to it
-            length = self.profile.frame.length
-            whole = arrived[: len(payload) // length * length].reshape(-1, length).all(axis=1)
-            self.log.intact_frames += int(whole.sum())
-
-
-def emulated_profile_names() -> list[str]:
-    """Shipped profiles the simulator can speak at their default rate: its packets decode to samples."""
-    from pelvio.sensor.profiles import builtin_profile_names
-    from pelvio.sensor.stream import SensorStream
-
-    names = []
-    for stem in builtin_profile_names():
-        profile = load_profile(stem)
-        try:
-            sim = Simulator(SimConfig(profile=stem, duration_s=1.0, sampling_rate_hz=profile.rate.default_hz))
-            stream = SensorStream(profile, profile.rate.default_hz)
-            for arrival_s, payload in sim.packets(0.0, 0.5):
-                stream.feed(payload, arrival_s)
-        except (ValueError, NotImplementedError) as exc:  # e.g. a rate the simulator does not model
-            log.debug("profile %s cannot be emulated: %s", stem, exc)
-            continue
-        if stream.stats.frames > 0 and stream.stats.malformed == 0:
-            names.append(stem)
-    return names
+        for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+            prefix = junk if i == 0 else b""
+            if self._connection is None:
+                break
+            await self._device.notify_subscribers(self._notify_char, prefix + payload[a:b])
+            self.log.notifications += 1
+            arrived[a : min(b, a + imp.mtu - 3 - len(prefix))] = True  # bumble's server cuts at ATT_MTU - 3
+        return arrived
 
 
 def emulated_source(config: SimConfig, *, impairments: Impairments | None = None, speed: float = 1.0,

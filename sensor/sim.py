@@ -518,6 +518,14 @@ class Simulator:
         self.config = config
         self.profile = load_profile(config.profile)
         self.codec = FrameCodec(self.profile)
+        self.start_responses = tuple(r for _, c in self.profile.start_commands
+                                     if (r := self.codec.control_response(c)) is not None)
+        """The device's answers to its start commands (Polar's FACTOR): the simulator encodes with
+        their scales, and a central must be given them to decode."""
+        for response in self.start_responses:
+            self.codec.on_control_response(response)
+        self.samples_per_packet = config.frames_per_packet * self.codec.unit_samples
+        """Samples in one packet: ``frames_per_packet`` of the device's units (MetaWear: packed messages)."""
         self._plan = _plan(config)
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_GLOBAL,)))
         axis = rng.standard_normal(3)
@@ -721,7 +729,7 @@ class Simulator:
         if j in self._transports:
             return self._transports[j]
         cfg = self.config
-        n_fp = cfg.frames_per_packet
+        n_fp = self.samples_per_packet
         s0, s1 = self._block_seq(j)
         idx = np.arange(s0 // n_fp, s1 // n_fp, dtype=np.int64)
         rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(_TRANSPORT, j)))
@@ -734,13 +742,19 @@ class Simulator:
         return self._transports[j]
 
     def packets(self, start_s: float, stop_s: float) -> list[tuple[float, bytes]]:
-        """(arrival_s, payload) of the delivered packets arriving in ``[start_s, stop_s)``, in order.
+        """(arrival_s, payload) of every notification of the packets of ``packet_notifications``, in order."""
+        return [(a, note) for a, notes in self.packet_notifications(start_s, stop_s) for note in notes]
 
-        Arrival = time of the packet's last sample + latency + jitter, then held back so it never precedes
-        an earlier packet's (BLE delivers in order). A session of finite duration sends only complete packets.
+    def packet_notifications(self, start_s: float, stop_s: float) -> list[tuple[float, tuple[bytes, ...]]]:
+        """(arrival_s, notifications) of the delivered packets arriving in ``[start_s, stop_s)``, in order.
+
+        A packet is ``samples_per_packet`` samples; it is one notification, or one per field where acc and
+        gyr travel apart (Polar, MetaWear), lost or delivered together. Arrival = time of the packet's last
+        sample + latency + jitter, then held back so it never precedes an earlier packet's (BLE delivers in
+        order). A session of finite duration sends only complete packets.
         """
         cfg = self.config
-        rate, n_fp = cfg.sampling_rate_hz, cfg.frames_per_packet
+        rate, n_fp = cfg.sampling_rate_hz, self.samples_per_packet
         if cfg.duration_s is None and not math.isfinite(stop_s):
             raise ValueError("an endless session needs a finite stop_s")
         stop_s = min(stop_s, cfg.duration_s + 2.0) if cfg.duration_s is not None else stop_s
@@ -770,9 +784,9 @@ class Simulator:
         # Device time = sample time, so profiles with timestamps carry a continuous clock across calls.
         notes = self.codec.encode_notifications({"acc": batch.acc_mps2, "gyr": batch.gyr_rps},
                                                 t_device_s=batch.seq / rate, samples_per_notification=n_fp)
-        per = len(notes) // (int(idx[-1] - idx[0]) + 1)  # 2 where acc and gyr travel apart (MetaWear)
+        per = len(notes) // (int(idx[-1] - idx[0]) + 1)
         offset = (idx - idx[0]) * per
-        return [(a, b"".join(notes[o : o + per])) for a, o in zip(arrival.tolist(), offset.tolist(), strict=True)]
+        return [(a, tuple(notes[o : o + per])) for a, o in zip(arrival.tolist(), offset.tolist(), strict=True)]
 
 
 def _losses(rng: np.random.Generator, n: int, p: float, burst: float) -> np.ndarray:

@@ -237,6 +237,8 @@ def test_polar_delta_frame_with_factor():
 
 def test_polar_timestamps_spread_to_previous_frame_and_count_gaps():
     stream = SensorStream(load_profile("polar_verity_sense"), 52.0)
+    stream.on_control_response(start_response(2, 2.44140625e-4))  # without FACTOR the values are impossible
+    stream.on_control_response(start_response(5, 0.061))
     period_ns = round(1e9 / 52)
     t_last = [10**15 + 2 * period_ns, 10**15 + 5 * period_ns, 10**15 + 11 * period_ns]  # 3 samples lost
     for t in t_last:
@@ -264,6 +266,23 @@ def test_polar_malformed_frames_and_refused_start():
     assert stream.stats.malformed == 3
     stream.on_control_response(bytes([0xF0, 0x02, 0x02, 0x05, 0x00]))
     assert stream.stats.malformed == 4 and "status 5" in stream.stats.last_error
+
+
+def test_polar_control_point_answers_like_the_device():
+    """PmdControlPointResponse.kt: F0 <op> <type> <status 0> <more 0>; a START's settings carry FACTOR,
+    the commanded range over the 16-bit count (8 g -> 8 / 32768 G, 2000 deg/s -> 2000 / 32768 deg/s)."""
+    p = load_profile("polar_verity_sense")
+    codec = FrameCodec(p)
+    (_, acc_start), (_, gyr_start) = p.start_commands
+    assert codec.control_response(acc_start) == bytes([0xF0, 2, 2, 0, 0, 5, 1]) + struct.pack("<f", 8 / 32768)
+    assert codec.control_response(gyr_start) == bytes([0xF0, 2, 5, 0, 0, 5, 1]) + struct.pack("<f", 2000 / 32768)
+    assert [codec.control_response(c) for _, c in p.stop_commands] == [bytes([0xF0, 3, 2, 0, 0]),
+                                                                       bytes([0xF0, 3, 5, 0, 0])]
+    stream = SensorStream(p, 52.0)
+    stream.on_control_response(codec.control_response(acc_start))
+    assert stream.codec.factors == {2: pytest.approx(8 / 32768)} and stream.stats.malformed == 0
+    assert all(FrameCodec(load_profile(n)).control_response(b"\x02\x02") is None
+               for n in builtin_profile_names() if n != "polar_verity_sense")
 
 
 def test_polar_delta_encoder_round_trip():

@@ -19,6 +19,7 @@ from pelvio.sensor.sim import (
     simulate,
     specific_force_mps2,
 )
+from pelvio.sensor.profiles import builtin_profile_names, load_profile
 from pelvio.sensor.stream import SensorStream
 
 QUIET = dict(acc_noise_mps2=0.0, gyr_noise_rps=0.0, gyr_bias_dps=0.0, sway_scale=0.0)
@@ -135,6 +136,31 @@ def test_bytes_decode_to_the_noisy_values_within_quantization() -> None:
     bias = (result.measured.gyr_rps - result.truth.gyr_rps).mean(axis=0)
     np.testing.assert_allclose(bias, result.truth.gyr_bias_rps, atol=5e-4)
     assert np.all(np.abs(np.rad2deg(bias)) > 0.25)
+
+
+@pytest.mark.parametrize("profile", builtin_profile_names())
+def test_every_profile_carries_the_samples(profile: str) -> None:
+    """Each shipped device's notifications, decoded as a central does, give back the simulated samples."""
+    p = load_profile(profile)
+    cfg = SimConfig(duration_s=3.0, sampling_rate_hz=p.rate.default_hz, seed=5, profile=profile)
+    result = simulate(cfg)
+    stream = SensorStream(result.profile, cfg.sampling_rate_hz)
+    sim = Simulator(cfg)
+    for response in sim.start_responses:
+        stream.on_control_response(response)
+    decoded = ImuBatch.concat([stream.feed(x, a) for a, x in result.packets], cfg.sampling_rate_hz)
+    whole_packets = len(result.measured) // sim.samples_per_packet
+    assert stream.stats.malformed == 0 and len(decoded) == whole_packets * sim.samples_per_packet
+    np.testing.assert_array_equal(decoded.seq, np.arange(len(decoded)))
+    if p.frame.kind == "polar_pmd":  # the scales of the device's start responses
+        acc_lsb, gyr_lsb = 8 / 32768 * GRAVITY_MPS2, np.deg2rad(2000 / 32768)
+    else:
+        acc_lsb, gyr_lsb = p.frame.field("acc").scale_to_si, p.frame.field("gyr").scale_to_si
+    assert np.abs(decoded.acc_mps2 - result.measured.acc_mps2[decoded.seq]).max() <= acc_lsb / 2 + 1e-6
+    assert np.abs(decoded.gyr_rps - result.measured.gyr_rps[decoded.seq]).max() <= gyr_lsb / 2 + 1e-6
+    if p.frame.kind == "register_messages":  # what the start subscribes to: packed messages of 3 samples
+        assert sim.samples_per_packet == 3
+        assert {x[:2].hex() for _, x in result.packets} == {"031c", "1307"}
 
 
 @pytest.mark.parametrize("burst", [1.0, 5.0])
