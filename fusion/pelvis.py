@@ -192,6 +192,22 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     return edges.reshape(-1, 2)
 
 
+def zero_velocity_double_integral(acc_mps2: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
+    """Displacement over a movement that starts and ends at rest: velocity detrended to zero at both
+    ends (removes a constant acceleration error exactly). Works on (N,) or (N, k) arrays."""
+    dt = 1.0 / sampling_rate_hz
+    v = np.cumsum(acc_mps2, axis=0) * dt
+    ramp = np.arange(1, len(v) + 1) / max(len(v), 1)
+    v -= v[-1] * (ramp if v.ndim == 1 else ramp[:, None])
+    return np.cumsum(v, axis=0) * dt
+
+
+def highpass_double_integral(acc_mps2: np.ndarray, sampling_rate_hz: float, sos: np.ndarray) -> np.ndarray:
+    """Displacement with no rest to anchor it: velocity and position each high-passed, zero-phase."""
+    dt = 1.0 / sampling_rate_hz
+    return signal.sosfiltfilt(sos, np.cumsum(signal.sosfiltfilt(sos, np.cumsum(acc_mps2) * dt)) * dt)
+
+
 def offline_lateral_shift(acc_ml_mps2: np.ndarray, still: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
     """Lateral shift (m) of a whole recording: double integration with drift control that needs the future.
 
@@ -211,13 +227,11 @@ def offline_lateral_shift(acc_ml_mps2: np.ndarray, still: np.ndarray, sampling_r
     level, prev_end = 0.0, 0
     for i0, i1 in _runs(~still):
         shift[prev_end:i0] = level
-        v = np.cumsum(acc_ml_mps2[i0:i1]) * dt
         if i0 > 0 and i1 < n and (i1 - i0) * dt <= ZUPT_MAX_S:
-            v -= v[-1] * np.arange(1, i1 - i0 + 1) / (i1 - i0)
-            shift[i0:i1] = level + np.cumsum(v) * dt
+            shift[i0:i1] = level + zero_velocity_double_integral(acc_ml_mps2[i0:i1], sampling_rate_hz)
             level = shift[i1 - 1]
         elif i1 - i0 > _MIN_FILTFILT_N:
-            shift[i0:i1] = level + signal.sosfiltfilt(hp, np.cumsum(signal.sosfiltfilt(hp, v)) * dt)
+            shift[i0:i1] = level + highpass_double_integral(acc_ml_mps2[i0:i1], sampling_rate_hz, hp)
         else:
             shift[i0:i1] = level
         prev_end = i1

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from pelvio.fusion.pelvis import butter_sos, highpass_double_integral, zero_velocity_double_integral
+
 
 EXERCISES = ("squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise")
 
@@ -80,9 +82,7 @@ def _displacement_m(acc_mps2: np.ndarray, sampling_rate_hz: float, cutoff_hz: fl
     """Acceleration integrated twice, each integral high-passed without phase shift (offline only)."""
     if len(acc_mps2) < 50:
         return np.zeros_like(acc_mps2)
-    sos = signal.butter(2, cutoff_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
-    v = signal.sosfiltfilt(sos, np.cumsum(acc_mps2) / sampling_rate_hz)
-    return signal.sosfiltfilt(sos, np.cumsum(v) / sampling_rate_hz)
+    return highpass_double_integral(acc_mps2, sampling_rate_hz, butter_sos(cutoff_hz, sampling_rate_hz, "highpass"))
 
 
 def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_deg: np.ndarray,
@@ -112,7 +112,7 @@ def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_
         bottom = (b0 + b1) // 2  # the middle of a held bottom, not wherever noise puts the peak
         pad = int(REST_PAD_S * fs)
         still = slice(max(i0 - pad, 0), min(i1 + pad, len(sig) - 1) + 1)
-        rise, shift_left = _excursion_m(acc_prog_mps2[still], bottom - still.start, fs)[[2, 1]]
+        rise, shift_left = zero_velocity_double_integral(acc_prog_mps2[still], fs)[bottom - still.start][[2, 1]]
         rows.append((t_s[i0], t_s[bottom], t_s[i1], -rise, np.ptp(tilt_deg[i0 : i1 + 1]),
                      shift_left, obliquity_deg[bottom], t_s[bottom] - t_s[i0],
                      t_s[i1] - t_s[bottom], i0, i1))
@@ -126,12 +126,3 @@ def _crossings(sig: np.ndarray, peak: int, level: float) -> tuple[int | None, in
     before = np.flatnonzero(sig[:peak] < level)
     after = np.flatnonzero(sig[peak:] < level)
     return (int(before[-1]) if len(before) else None), (peak + int(after[0]) if len(after) else None)
-
-
-def _excursion_m(acc_mps2: np.ndarray, bottom: int, sampling_rate_hz: float) -> np.ndarray:
-    """(3,) displacement from the window's start to ``bottom``: double integration with zero velocity
-    at both ends of the window (the pelvis is still before and after a rep)."""
-    dt = 1.0 / sampling_rate_hz
-    v = np.cumsum(acc_mps2, axis=0) * dt
-    v -= np.linspace(0.0, 1.0, len(v))[:, None] * v[-1]
-    return np.cumsum(v, axis=0)[bottom] * dt

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of the time column (default: detected)")
     i.add_argument("--acc-unit", default="auto", choices=["auto", "g", "m/s^2"])
     i.add_argument("--gyr-unit", default="auto", choices=["auto", "deg/s", "rad/s"])
-    i.add_argument("--axes", default="x,y,z", help="file axes as sensor axes, e.g. '-y,x,z' (default x,y,z)")
+    i.add_argument("--axes", default="x,y,z", help="file axes as sensor axes, e.g. --axes=-y,x,z (default x,y,z)")
     i.add_argument("--athlete", default="", help="name or code stored in the recording's metadata")
     i.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
     i.set_defaults(func=_import)
@@ -100,12 +100,12 @@ def _sim_options(p: argparse.ArgumentParser, *, seconds_default: float | None) -
     p.add_argument("--rate", type=_positive, help="sample rate in Hz: simulator 50-400 (default 100); "
                                                   "a real sensor one of its profile's rates (default: the profile's)")
     p.add_argument("--weak-side", choices=["left", "right"], help="side whose stance shows a Trendelenburg drop")
-    p.add_argument("--drop-deg", type=float, default=0.0, help="extra contralateral drop on the weak side (deg)")
+    p.add_argument("--drop-deg", type=_finite, default=0.0, help="extra contralateral drop on the weak side (deg)")
     p.add_argument("--shift-side", choices=["left", "right"], help="squats: side the sacrum shifts to at the bottom")
-    p.add_argument("--shift-cm", type=float, default=0.0, help="squats: size of that shift (cm)")
-    p.add_argument("--misalignment-deg", type=float, default=15.0, help="clip misalignment on the sacrum")
-    p.add_argument("--packet-loss", type=float, default=0.0, help="fraction of notifications lost (0-1)")
-    p.add_argument("--jitter-ms", type=float, default=20.0, help="arrival-time jitter (ms)")
+    p.add_argument("--shift-cm", type=_finite, default=0.0, help="squats: size of that shift (cm)")
+    p.add_argument("--misalignment-deg", type=_finite, default=15.0, help="clip misalignment on the sacrum")
+    p.add_argument("--packet-loss", type=_finite, default=0.0, help="fraction of notifications lost (0-1)")
+    p.add_argument("--jitter-ms", type=_finite, default=20.0, help="arrival-time jitter (ms)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -118,9 +118,19 @@ def _sensor_options(p: argparse.ArgumentParser) -> None:
     _sim_options(p, seconds_default=None)
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0 or not math.isfinite(value):
+    value = _finite(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
@@ -219,7 +229,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _trend(args: argparse.Namespace) -> int:
-    from pelvio.trends import athlete_trend, trend_slope_per_session
+    from pelvio.trends import athlete_trend, latest_difference_deg, trend_slope_per_session
 
     points = athlete_trend(args.recordings, args.athlete)
     if not points:
@@ -234,7 +244,7 @@ def _trend(args: argparse.Namespace) -> int:
               f"{_num(p.drop_right_deg, '.1f'):>9}{_num(p.drop_difference_deg, '+.1f'):>8}   {p.path.name}")
     slope = trend_slope_per_session(points)
     if not math.isnan(slope):
-        trend = "shrinking" if slope * points[-1].drop_difference_deg < 0 else "growing"
+        trend = "shrinking" if slope * latest_difference_deg(points) < 0 else "growing"
         print(f"\nThe left-right drop difference changes by {slope:+.1f}° per session ({trend}).")
     print("(drop: contralateral pelvic drop in gait, by stance side, degrees)")
     return 0
@@ -281,7 +291,7 @@ class _ProgressBar:
     """A one-line bar on stderr for long files; silent for short ones and when stderr is not a terminal."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()
         self.shown = False
 
     def __call__(self, fraction: float) -> None:

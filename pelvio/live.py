@@ -168,6 +168,8 @@ class LiveSession:
         device_profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
         self._profile_id = device_profile.id
         self._stream = SensorStream(device_profile, self.sampling_rate_hz)
+        for response in getattr(source, "start_responses", ()):  # a simulated device's start answers
+            self._stream.on_control_response(response)
         self._pipeline = PelvisPipeline(self.sampling_rate_hz)
         self._ring = _Ring(int(math.ceil(window_s * self.sampling_rate_hz)), len(COLUMNS))
         self._stop = threading.Event()
@@ -184,8 +186,8 @@ class LiveSession:
         """A session fed by the simulator, with its settings recorded as metadata."""
         from pelvio.sensor.sim import Simulator  # only simulated sessions need the simulator
 
-        return cls(Simulator(config), config.sampling_rate_hz, source_name="sim", source_config=asdict(config),
-                   **kwargs)
+        return cls(Simulator(config), config.sampling_rate_hz, profile=config.profile, source_name="sim",
+                   source_config=asdict(config), **kwargs)
 
     @classmethod
     def ble(cls, source: BleSource, *, source_name: str = "ble", **kwargs: Any) -> LiveSession:

@@ -32,6 +32,8 @@ def record_simulation(config: SimConfig, directory: str | Path, *, athlete: str 
         raise ValueError("record_simulation needs a finite duration_s")
     sim = Simulator(config)
     stream = SensorStream(sim.profile, config.sampling_rate_hz)
+    for response in sim.start_responses:  # what the device answers to its start commands (Polar: FACTOR)
+        stream.on_control_response(response)
     path = new_recording_path(directory, label or f"sim-{config.activity}")
     meta = session_metadata(
         sampling_rate_hz=config.sampling_rate_hz, source="sim",

@@ -1,8 +1,9 @@
 """Per-athlete trends: how each asymmetry moves across sessions (is the abduction work helping?).
 
 Reads every recording of one athlete in a folder, analyses each with the same code as ``pelvio
-analyze`` and lines up the per-side figures by session date. Recordings that cannot be read or
-analysed are listed with the reason instead of stopping the whole trend.
+analyze`` and lines up the per-side figures by session date. The athlete's recordings that cannot be
+analysed are listed with the reason instead of stopping the whole trend; files too damaged to say
+whose they are cannot be attributed and are left out (``pelvio analyze FILE`` names the problem).
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def athlete_trend(directory: str | Path, athlete: str) -> list[TrendPoint]:
 
 def _failed(path: Path, start: datetime | None, why: str) -> TrendPoint:
     return TrendPoint(path, start, 0, 0, math.nan, math.nan, error=why)
+
+
+def latest_difference_deg(points: list[TrendPoint]) -> float:
+    """The left-right drop difference of the newest session that has one (NaN if none has)."""
+    values = [p.drop_difference_deg for p in points if p.error is None and not math.isnan(p.drop_difference_deg)]
+    return values[-1] if values else math.nan
 
 
 def trend_slope_per_session(points: list[TrendPoint]) -> float:

@@ -78,12 +78,13 @@ def stop_writes(profile: DeviceProfile) -> tuple[Command, ...]:
 
 @contextlib.contextmanager
 def bluetooth_errors() -> Iterator[None]:
-    """Turn "there is no Bluetooth stack here" into ``SensorUnavailableError``.
+    """Turn "there is no Bluetooth stack here" into ``SensorUnavailableError``, other bleak errors into
+    ``SensorConnectionError`` (both print as one plain line).
 
     Without a system D-Bus (containers, CI) bleak's BlueZ backend fails with a bare
     ``FileNotFoundError``; no adapter or a radio switched off is ``BleakBluetoothNotAvailableError``.
     """
-    from bleak.exc import BleakBluetoothNotAvailableError
+    from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
     try:
         yield
@@ -91,6 +92,8 @@ def bluetooth_errors() -> Iterator[None]:
         raise SensorUnavailableError(f"{UNAVAILABLE}: {exc.args[0] if exc.args else exc}") from exc
     except OSError as exc:
         raise SensorUnavailableError(f"{UNAVAILABLE} (cannot reach the Bluetooth service: {exc.strerror or exc})") from exc
+    except BleakError as exc:  # e.g. the adapter is not ready or another scan is running: worth a retry
+        raise SensorConnectionError(f"Bluetooth error: {exc}") from exc
 
 
 # ----------------------------------------------------------------------------- scanning

@@ -173,7 +173,7 @@ def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[in
 def _axis_map(axes: str) -> np.ndarray:
     m = _AXES.match(axes.replace(" ", "").lower())
     if not m or sorted(a[-1] for a in m.groups()) != ["x", "y", "z"]:
-        raise CsvImportError(f"--axes must name x, y and z once each, like 'x,y,z' or '-y,x,z'; got {axes!r}")
+        raise CsvImportError(f"--axes must name x, y and z once each, like --axes=x,y,z or --axes=-y,x,z; got {axes!r}")
     remap = np.zeros((3, 3))
     for row, a in enumerate(m.groups()):
         remap[row, "xyz".index(a[-1])] = -1.0 if a.startswith("-") else 1.0

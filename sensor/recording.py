@@ -549,6 +549,10 @@ def _header_metadata(schema: pa.Schema, data: Path) -> dict[str, Any] | None:
     return meta
 
 
+MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 5000.0
+"""Sampling rates a recording may declare; anything else is a damaged or foreign sidecar."""
+
+
 def _check_metadata(meta: dict[str, Any], where: Path) -> float:
     """Validate format and version; return the sampling rate."""
     if meta.get("format") != FORMAT:
@@ -560,8 +564,19 @@ def _check_metadata(meta: dict[str, Any], where: Path) -> float:
             f"version {FORMAT_VERSION}; a newer Pelvio may read it)"
         )
     rate = meta.get("sampling_rate_hz")
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
-        raise RecordingError(f"{where}: sampling_rate_hz must be a positive number, got {rate!r}")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise RecordingError(f"{where}: sampling_rate_hz must be a number from {MIN_RATE_HZ:g} to "
+                             f"{MAX_RATE_HZ:g} Hz, got {rate!r}")
+    for key, kind in (("device", dict), ("athlete", str), ("source", str)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise RecordingError(f"{where}: {key!r} must be {'an object' if kind is dict else 'text'}, "
+                                 f"got {type(meta[key]).__name__}")
+    for key in ("calibration", "source_config", "extra"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise RecordingError(f"{where}: {key!r} must be an object or null, got {type(meta[key]).__name__}")
+    flush = meta.get("flush_interval_s", 1.0)
+    if isinstance(flush, bool) or not isinstance(flush, int | float) or not 0 < flush < math.inf:
+        raise RecordingError(f"{where}: flush_interval_s must be a positive number, got {flush!r}")
     return float(rate)
 
 
@@ -782,6 +797,8 @@ def _recording_info(data: Path) -> RecordingInfo:
             duration = _estimate_duration_s(data, meta)
     except (RecordingError, OSError) as exc:
         return RecordingInfo(data, None, None, False, "", "", False, str(exc))
+    except (ValueError, TypeError, KeyError) as exc:  # a damaged sidecar must not hide the other recordings
+        return RecordingInfo(data, None, None, False, "", "", False, f"{data}: unreadable metadata ({exc})")
     return RecordingInfo(
         path=data,
         start_time_utc=_parse_time(meta.get("start_time_utc")),

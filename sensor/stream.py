@@ -30,6 +30,10 @@ from pelvio.sensor.profiles import DeviceProfile
 
 CHANNELS = ("acc", "gyr")
 MIN_DRIFT_SPAN_S = 1.0
+MAX_ACC_MPS2 = 64 * 9.80665
+"""Beyond any IMU range on a body: a decoded value above it is corrupt, not movement."""
+MAX_GYR_RPS = 70.0
+"""About 4000 deg/s, beyond any gyroscope range."""
 
 
 class ArrivalClock:
@@ -282,12 +286,18 @@ class SensorStream:
             if dropped:
                 self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
         keys, acc, gyr, times = self._pairer.pop()
+        plausible = (np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
+                     & (np.abs(acc) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr) <= MAX_GYR_RPS).all(axis=1))
+        if not plausible.all():  # a corrupt float frame: one NaN would spread through every filter state
+            for _ in range(int((~plausible).sum())):
+                self._error(0, "sample with a non-finite or impossible value")
+            keys, acc, gyr, times = keys[plausible], acc[plausible], gyr[plausible], times[plausible]
         n = len(keys)
         if n == 0:
             return ImuBatch.empty(self.sampling_rate_hz)
         if self.device_clock is not None:
             seq, t_s = keys, times
-            start = 0 if self._last_seq is None else self._last_seq + 1
+            start = int(seq[0]) if self._last_seq is None else self._last_seq + 1
             lost = int(seq[-1] - start + 1 - n)
         else:
             seq, lost = self.clock.assign(arrival_s, n)

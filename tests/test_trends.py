@@ -31,3 +31,4 @@ def test_unanalysable_sessions_are_listed_with_the_reason(tmp_path):
     (point,) = athlete_trend(tmp_path, "A")
     assert point.error and "cannot calibrate" in point.error and math.isnan(point.drop_difference_deg)
     assert math.isnan(trend_slope_per_session([point]))
+

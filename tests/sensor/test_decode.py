@@ -8,6 +8,7 @@ import pytest
 
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import load_profile
+from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.stream import ArrivalClock, SensorStream
 
 G = 9.80665
@@ -80,3 +81,21 @@ def test_arrival_clock_declares_lost_samples_but_not_jitter():
     after = seqs[100 + 15 :]  # packets 135.. (the 20 lost ones are not in seqs)
     assert np.all(np.abs(after - np.arange(135, 300)) <= 2)
     assert np.all(np.diff(seqs[:100]) == 1)
+
+
+def test_non_finite_and_impossible_samples_are_counted_and_dropped():
+    """A corrupt float frame must not pass NaN on: it would spread through every filter state."""
+    profile = load_profile("movella_dot")
+    codec = FrameCodec(profile)
+    rate = profile.rate.default_hz
+    n = 5
+    values = {"acc": np.tile([0.0, 0.0, 9.81], (n, 1)), "gyr": np.zeros((n, 3))}
+    values["acc"][1, 0] = np.nan
+    values["gyr"][3, 2] = 1e6  # rad/s: no gyroscope measures this
+    stream = SensorStream(profile, rate)
+    payloads = codec.encode_notifications(values, t_device_s=np.arange(n) / rate, samples_per_notification=1)
+    batches = [stream.feed(p, i / rate) for i, p in enumerate(payloads)]
+    out = ImuBatch.concat([b for b in batches if len(b)], rate)
+    assert np.isfinite(out.acc_mps2).all() and np.isfinite(out.gyr_rps).all()
+    assert list(out.seq) == [0, 2, 4]  # the dropped samples leave gaps, marked as lost
+    assert stream.stats.malformed == 2 and stream.stats.lost_samples == 2
