@@ -83,3 +83,9 @@ def test_trend_lists_sessions_and_unknown_athlete_is_a_plain_error(tmp_path):
     assert out.stdout.count("_sim-walk.arrows") == 2 and "-6.0" in out.stdout and "-3.0" in out.stdout
     missing = pelvio("trend", "nobody", cwd=tmp_path)
     assert missing.returncode == 2 and "no recordings of athlete 'nobody'" in missing.stderr
+
+
+@pytest.mark.parametrize("option", ["--drop-deg", "--shift-cm", "--misalignment-deg", "--jitter-ms"])
+def test_non_finite_numbers_are_refused_plainly(tmp_path, option):
+    out = pelvio("simulate", option, "nan", "--seconds", "5", cwd=tmp_path)
+    assert out.returncode == 2 and "must be a finite number" in out.stderr and "Traceback" not in out.stderr

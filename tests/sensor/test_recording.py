@@ -449,3 +449,24 @@ def test_list_recordings_newest_first_with_broken_ones_reported(tmp_path: Path) 
     live.abort()  # leaves it as a crash would: readable, not complete
     rec = read_recording(tmp_path / "live.arrows")
     assert len(rec.batch) == live.n_samples_on_disk and not rec.complete
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("device", "phone", "'device' must be an object"), ("sampling_rate_hz", 1e-9, "sampling_rate_hz must be"),
+     ("flush_interval_s", "a", "flush_interval_s must be a positive number"),
+     ("calibration", [1, 2], "'calibration' must be an object or null")],
+)
+def test_a_damaged_sidecar_is_a_plain_error_and_does_not_hide_the_other_recordings(tmp_path, key, value, message):
+    good = make_recording(tmp_path)
+    other = make_recording(tmp_path / "other")
+    bad = tmp_path / "s.arrows"
+    other.rename(bad)
+    sidecar = other.with_suffix(".json").rename(bad.with_suffix(".json"))
+    meta = json.loads(sidecar.read_text())
+    meta[key] = value
+    sidecar.write_text(json.dumps(meta))
+    with pytest.raises(RecordingError, match=message):
+        read_recording(bad)
+    infos = {i.path: i for i in list_recordings(tmp_path)}
+    assert infos[good].error is None and infos[bad].error and message.split()[0] in infos[bad].error
