@@ -11,7 +11,7 @@ the drift a whole-session integration would accumulate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import signal
@@ -61,6 +61,10 @@ class Reps:
 
     def __len__(self) -> int:
         return len(self.start_s)
+
+    def select(self, keep: np.ndarray) -> Reps:
+        """The reps where ``keep`` is True."""
+        return Reps(self.exercise, *(getattr(self, f.name)[keep] for f in fields(self) if f.name != "exercise"))
 
     def trend_per_rep(self, values: np.ndarray) -> float:
         """Least-squares slope of a per-rep value over rep number (fatigue: drift within a set)."""

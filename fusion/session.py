@@ -17,6 +17,7 @@ from pelvio.fusion.calibration import Calibration, Method
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, symmetry_index
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
+from pelvio.fusion.reps import Reps, detect_reps
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import Recording
 
@@ -37,6 +38,8 @@ class SessionAnalysis:
     series: PelvisSeries
     steps: Steps
     flags: list[str] = field(default_factory=list)
+    reps: Reps | None = None
+    """Exercise repetitions, when the exercise was named (``analyze(..., exercise=...)``)."""
 
     @property
     def duration_s(self) -> float:
@@ -91,7 +94,35 @@ class SessionAnalysis:
             "angles_deg": self.angle_summary(),
             "sides": self.side_values(),
             "flags": self.flags,
+            "reps": None if self.reps is None else self.rep_summary(),
         }
+
+    def rep_summary(self) -> dict:
+        """Per exercise set: count, medians of each per-rep measure, and the drift of shift over the set."""
+        reps = self.reps
+        assert reps is not None
+        fields_ = ("depth_m", "tilt_range_deg", "shift_at_bottom_m", "obliquity_at_bottom_deg", "eccentric_s",
+                   "concentric_s")
+        return {
+            "exercise": reps.exercise,
+            "count": len(reps),
+            "median": {f: _median(getattr(reps, f)) for f in fields_},
+            "shift_trend_m_per_rep": reps.trend_per_rep(reps.shift_at_bottom_m),
+            "per_rep": [{"start_s": float(reps.start_s[i]), **{f: float(getattr(reps, f)[i]) for f in fields_}}
+                        for i in range(len(reps))],
+        }
+
+
+def _exercise_reps(exercise: str, series: PelvisSeries, steps: Steps, calibration: Calibration,
+                   rate: float) -> Reps:
+    """Reps after the calibration movement; a 'rep' that holds walking steps is walking, not a rep."""
+    after = calibration.walk_s[1] if calibration.method != "walking_only" else 0.0
+    m = series.t_s >= after
+    reps = detect_reps(exercise, series.t_s[m], series.tilt_deg[m], series.obliquity_deg[m],
+                       series.acc_prog_mps2[m], rate)
+    walking = np.array([np.sum((steps.ic_s >= a) & (steps.ic_s <= b)) >= 2
+                        for a, b in zip(reps.start_s, reps.end_s)], bool)
+    return reps.select(~walking) if walking.any() else reps
 
 
 def _median(v: np.ndarray) -> float:
@@ -109,9 +140,13 @@ def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0, method: Method =
 
 
 def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
-            calibration_method: Method = "walk", acausal_orientation: bool = True,
+            calibration_method: Method = "walk", acausal_orientation: bool = True, exercise: str | None = None,
             progress: Progress | None = None) -> SessionAnalysis:
-    """Angles, steps and per-side metrics of a whole recording (offline path); ``progress`` gets 0..1."""
+    """Angles, steps and per-side metrics of a whole recording (offline path); ``progress`` gets 0..1.
+
+    With ``exercise`` (one of ``reps.EXERCISES``) the repetitions of that exercise are segmented too,
+    after the calibration movement and away from walking.
+    """
     rate = batch.sampling_rate_hz
     series, calibration = offline_series(batch, calibration=calibration, backend=backend,
                                          calibration_method=calibration_method,
@@ -121,13 +156,16 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
                          series.valid, rate)
     result = SessionAnalysis(rate, calibration, series, steps)
+    if exercise is not None:
+        result.reps = _exercise_reps(exercise, series, steps, calibration, rate)
     result.flags = gait_flags(result.side_values())
     if progress:
         progress(1.0)
     return result
 
 
-def analyze_recording(recording: Recording, *, progress: Progress | None = None) -> SessionAnalysis:
+def analyze_recording(recording: Recording, *, exercise: str | None = None,
+                      progress: Progress | None = None) -> SessionAnalysis:
     """``analyze`` with the calibration stored in the recording when there is one.
 
     A live recording may start mid-walk, with no standing phase to calibrate on; the calibration the
@@ -135,7 +173,7 @@ def analyze_recording(recording: Recording, *, progress: Progress | None = None)
     """
     stored = recording.metadata.get("calibration")
     calibration = Calibration.from_dict(stored) if stored else None
-    return analyze(recording.batch, calibration=calibration, progress=progress)
+    return analyze(recording.batch, calibration=calibration, exercise=exercise, progress=progress)
 
 
 def gait_flags(sides: dict[str, dict[str, float]]) -> list[str]:

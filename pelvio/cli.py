@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="summarise a recording: angles and per-side metrics")
     a.add_argument("file", help="a .arrows recording (or its .json sidecar)")
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
+    a.add_argument("--exercise", choices=["squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise"],
+                   help="count and measure reps of this exercise (default: the one a simulated session names)")
     a.set_defaults(func=_analyze)
 
     i = sub.add_parser("import", help="turn a CSV of accelerometer and gyroscope columns into a recording")
@@ -197,6 +199,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from pelvio.fusion.reps import EXERCISES
     from pelvio.fusion.session import analyze_recording
     from pelvio.sensor.recording import read_recording
 
@@ -204,7 +207,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
-    result = analyze_recording(rec, progress=bar)
+    named = (rec.metadata.get("source_config") or {}).get("activity")
+    exercise = args.exercise or (named if named in EXERCISES else None)
+    result = analyze_recording(rec, exercise=exercise, progress=bar)
     bar.done()
     if args.json:
         print(json.dumps({"file": str(args.file), "metadata": rec.metadata, **result.to_dict()},
@@ -278,9 +283,31 @@ def format_report(path: str, meta: dict, result) -> str:
         si = "" if math.isnan(row["symmetry_index_pct"]) else f"{row['symmetry_index_pct']:.0f}"
         lines.append(f"{label:<36}{_num(row['left'], fmt):>8}{_num(row['right'], fmt):>8}{si:>8}")
     lines.append("")
+    if result.reps is not None:
+        lines += _rep_lines(result.rep_summary()) + [""]
     lines += [f"* {f}" for f in result.flags]
     lines.append("  (Signs: obliquity > 0 = left side up; rotation > 0 = turned left; tilt > 0 = anterior.)")
     return "\n".join(lines)
+
+
+def _rep_lines(summary: dict) -> list[str]:
+    """The exercise set in words: count, depth, where the sacrum goes at the bottom, tempo, drift."""
+    name, n, med = summary["exercise"].replace("_", " "), summary["count"], summary["median"]
+    if n == 0:
+        return [f"Exercise: {name}: no repetitions found."]
+    shift_cm = med["shift_at_bottom_m"] * 100
+    side = "left" if shift_cm > 0 else "right"
+    trend_cm = summary["shift_trend_m_per_rep"] * 100
+    lines = [
+        f"Exercise: {name}, {n} reps (medians per rep)",
+        f"  depth {med['depth_m'] * 100:.0f} cm, tilt range {med['tilt_range_deg']:.0f}°, "
+        f"down {med['eccentric_s']:.1f} s / up {med['concentric_s']:.1f} s",
+        f"  at the bottom: sacrum {abs(shift_cm):.1f} cm toward the {side}, obliquity "
+        f"{med['obliquity_at_bottom_deg']:+.1f}°",
+    ]
+    if not math.isnan(trend_cm):
+        lines.append(f"  shift drift over the set: {trend_cm:+.2f} cm per rep (+ = toward the left)")
+    return lines
 
 
 def _num(v: float, fmt: str) -> str:

@@ -89,3 +89,19 @@ def test_trend_lists_sessions_and_unknown_athlete_is_a_plain_error(tmp_path):
 def test_non_finite_numbers_are_refused_plainly(tmp_path, option):
     out = pelvio("simulate", option, "nan", "--seconds", "5", cwd=tmp_path)
     assert out.returncode == 2 and "must be a finite number" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_analyze_counts_and_measures_the_reps_of_a_simulated_set(tmp_path):
+    from pelvio.sensor.sim import SimConfig, simulate
+
+    sim = pelvio("simulate", "--activity", "squat", "--shift-side", "right", "--shift-cm", "4", "--seconds", "50",
+                 "--seed", "2", cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    truth = simulate(SimConfig(activity="squat", duration_s=50.0, shift_side="right", shift_cm=4.0, seed=2)).truth
+    reps = json.loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)["reps"]
+    assert reps["exercise"] == "squat"
+    assert reps["count"] == int((truth.reps.end_s <= 49.5).sum())
+    assert reps["median"]["depth_m"] == pytest.approx(0.35, abs=0.05)
+    assert reps["median"]["shift_at_bottom_m"] == pytest.approx(-0.04, abs=0.015)  # + is left
+    text = pelvio("analyze", sim.stdout.strip(), cwd=tmp_path).stdout
+    assert f"Exercise: squat, {reps['count']} reps" in text and "toward the right" in text
