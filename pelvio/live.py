@@ -25,7 +25,7 @@ from pelvio.fusion.calibration import CalibrationState, Method
 from pelvio.fusion.pipeline import PelvisPipeline
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import DeviceProfile, load_profile
-from pelvio.sensor.recording import RecordingWriter, new_recording_path, session_metadata
+from pelvio.sensor.recording import RecordingWriter, open_new_recording
 from pelvio.sensor.stream import SensorStream
 
 if TYPE_CHECKING:
@@ -260,11 +260,10 @@ class LiveSession:
         still be analysed. Raises ``RecordingError`` if the file cannot be created.
         """
         device = self.source.device if isinstance(self.source, PushSource) else None
-        meta = session_metadata(sampling_rate_hz=self.sampling_rate_hz, source=self.source_name, device=device,
-                                athlete=athlete,
-                                profile=self._profile_id, source_config=self.source_config,
-                                calibration=self._calibration_dict())
-        writer = RecordingWriter(new_recording_path(directory, label), metadata=meta)
+        writer = open_new_recording(directory, label, sampling_rate_hz=self.sampling_rate_hz,
+                                    source=self.source_name, device=device, athlete=athlete,
+                                    profile=self._profile_id, source_config=self.source_config,
+                                    calibration=self._calibration_dict())
         self._recording_error = ""
         with self._rec_lock:
             previous, self._writer = self._writer, writer
@@ -287,9 +286,7 @@ class LiveSession:
 
     def _final_metadata(self) -> dict[str, Any]:
         """Closing fields: the calibration (it may have been found while recording) and stream health."""
-        s = self._stream.stats
-        final = {"calibration": self._calibration_dict(),
-                 "stream": {"packets": s.packets, "malformed": s.malformed, "lost_samples": s.lost_samples}}
+        final = {"calibration": self._calibration_dict(), "stream": asdict(self._stream.stats)}
         if isinstance(self.source, PushSource):  # known once connected; reconnect gaps besides the seq jumps
             final["device"] = self.source.device
             final["link"] = self.source.stats.to_dict()

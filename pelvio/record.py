@@ -18,7 +18,7 @@ from pelvio.errors import CalibrationError, PelvioError
 from pelvio.fusion.session import find_calibration
 from pelvio.live import LiveSession
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.recording import RecordingWriter, new_recording_path, session_metadata
+from pelvio.sensor.recording import open_new_recording
 from pelvio.sensor.sim import SimConfig, Simulator
 from pelvio.sensor.stream import SensorStream
 
@@ -34,14 +34,12 @@ def record_simulation(config: SimConfig, directory: str | Path, *, athlete: str 
     stream = SensorStream(sim.profile, config.sampling_rate_hz)
     for response in sim.start_responses:  # what the device answers to its start commands (Polar: FACTOR)
         stream.on_control_response(response)
-    path = new_recording_path(directory, label or f"sim-{config.activity}")
-    meta = session_metadata(
-        sampling_rate_hz=config.sampling_rate_hz, source="sim",
+    batches: list[ImuBatch] = []
+    with open_new_recording(
+        directory, label or f"sim-{config.activity}", sampling_rate_hz=config.sampling_rate_hz, source="sim",
         device={"name": "Pelvio simulated sacral sensor", "address": "sim", "profile": sim.profile.id},
         profile=sim.profile.id, source_config=asdict(config), athlete=athlete,
-    )
-    batches: list[ImuBatch] = []
-    with RecordingWriter(path, metadata=meta) as writer:
+    ) as writer:
         t = 0.0
         while t < config.duration_s + 2.0:  # the last packets arrive after their samples
             for arrival_s, payload in sim.packets(t, t + BLOCK_S):
@@ -56,7 +54,7 @@ def record_simulation(config: SimConfig, directory: str | Path, *, athlete: str 
         except CalibrationError:
             pass
         writer.close(final)
-    return path
+    return writer.path
 
 
 def record_live(session: LiveSession, directory: str | Path, *, label: str, athlete: str = "",

@@ -18,7 +18,7 @@ import numpy as np
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import PelvioError
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.recording import RecordingWriter, new_recording_path, session_metadata
+from pelvio.sensor.recording import open_new_recording
 
 ACC_UNITS = {"g": GRAVITY_MPS2, "m/s^2": 1.0}
 GYR_UNITS = {"deg/s": math.pi / 180.0, "rad/s": 1.0}
@@ -95,17 +95,16 @@ def import_csv(path: str | Path, directory: str | Path, *, athlete: str = "", **
     """Read a CSV (``read_imu_csv`` options) and write it as a new Pelvio recording in ``directory``."""
     path = Path(path)
     result = read_imu_csv(path, **options)
-    meta = session_metadata(
-        sampling_rate_hz=result.batch.sampling_rate_hz, source="import", athlete=athlete,
+    with open_new_recording(
+        directory, f"import-{path.stem}", sampling_rate_hz=result.batch.sampling_rate_hz, source="import",
+        athlete=athlete,
         device={"name": f"imported from {path.name}"},
         source_config={"file": path.name, "acc_unit": result.acc_unit, "gyr_unit": result.gyr_unit,
                        "time": result.time_source, "options": {k: v for k, v in options.items() if v is not None},
                        "notes": result.notes},
-    )
-    out = new_recording_path(directory, f"import-{path.stem}")
-    with RecordingWriter(out, metadata=meta) as writer:
+    ) as writer:
         writer.append(result.batch)
-    return out, result
+    return writer.path, result
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -155,6 +155,14 @@ def new_recording_path(
     return candidate.with_suffix(DATA_SUFFIX)
 
 
+def open_new_recording(directory: str | os.PathLike[str], label: str, **metadata: Any) -> RecordingWriter:
+    """A writer on a fresh file in ``directory``; ``metadata`` are ``session_metadata``'s keywords.
+
+    The one way sessions are started (simulate, live, import), so every sidecar has the same shape.
+    """
+    return RecordingWriter(new_recording_path(directory, label), metadata=session_metadata(**metadata))
+
+
 def _cannot_write(path: Path, exc: OSError) -> RecordingError:
     return RecordingError(f"cannot write {path}: {exc.strerror or exc}")
 

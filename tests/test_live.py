@@ -11,6 +11,7 @@ import pytest
 from pelvio.errors import RecordingError
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.live import COLUMNS, LiveSession
+from pelvio.record import record_simulation
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.recording import read_recording
@@ -102,6 +103,10 @@ def test_recording_holds_the_raw_samples_and_the_calibration(session, tmp_path: 
     assert recording.metadata["source"] == "sim"
     assert recording.metadata["calibration"]["quality"] > 0
     assert recording.metadata["stream"]["lost_samples"] == 0
+    # Same sidecar shape as `pelvio simulate` writes (one way of starting a recording for every path).
+    simulated = read_recording(record_simulation(SimConfig(duration_s=3.0), tmp_path / "sim"))
+    assert set(recording.metadata["stream"]) == set(simulated.metadata["stream"])
+    assert set(recording.metadata) == set(simulated.metadata)
 
 
 def test_stop_closes_an_open_recording(session, tmp_path: Path):
