@@ -30,6 +30,7 @@ from pelvio.fusion.orientation import Backend, make_filter, offline_orientation
 from pelvio.fusion.pelvis import (
     LiveLateralShift,
     ProgressionHeading,
+    confirmed_rests,
     offline_lateral_shift,
     offline_progression_heading,
     pelvic_angles,
@@ -195,7 +196,7 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
     heading = offline_progression_heading(pelvis_heading(r_ep), rate)
     acc_prog = progression_acceleration(r_es, g.acc_mps2, heading)
     acc_prog[g.held] = 0.0
-    shift = offline_lateral_shift(acc_prog[:, 1], still | g.held, rate)
+    shift = offline_lateral_shift(acc_prog[:, 1], confirmed_rests(acc_prog[:, 1], still, rate) | g.held, rate)
     return _series(g, rest, (0, calibration, r_ep, heading, acc_prog, shift)), calibration
 
 

@@ -159,6 +159,21 @@ def test_held_shifts_of_single_leg_stance_and_squats_are_kept_offline(decode):
     np.testing.assert_allclose(excursion, -0.04, atol=0.006)
 
 
+def test_a_smooth_weight_shift_is_not_split_at_its_peak_speed(decode):
+    # mid-shift the acceleration crosses zero and looks still for ~0.2 s; taken for a rest, it forced zero
+    # velocity at peak speed and the right hold read +1.5 cm. A held squat bottom is as short but truly still.
+    sls = decode(SimConfig(activity="single_leg_stance", duration_s=60.0, weak_side="right", drop_deg=4.0, seed=1))
+    s = analyze(sls.batch).series
+    stances = sls.sim.truth.single_leg_stances
+    assert "right" in stances.side
+    for start, end, side in zip(stances.start_s, stances.end_s, stances.side, strict=True):
+        held = (s.t_s > start + 1.0) & (s.t_s < end - 1.0)
+        assert np.median(s.shift_m[held]) == pytest.approx(0.05 if side == "left" else -0.05, abs=0.01)
+    ok = s.valid & np.isfinite(s.shift_m)
+    err = s.shift_m[ok] - _truth_at(sls.sim, s, "shift_m")[ok]
+    assert np.sqrt(np.mean((err - np.median(err)) ** 2)) < 0.01
+
+
 def test_standing_only_cannot_calibrate_and_says_why(decode):
     d = decode(SimConfig(activity="stand", duration_s=20.0, calibration_prelude=False, seed=2))
     with pytest.raises(CalibrationError, match="quiet standing followed by about 10 steps"):
