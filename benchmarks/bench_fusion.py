@@ -56,7 +56,7 @@ METRICS = ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_cm")
 
 def decode(sim) -> ImuBatch:
     stream = SensorStream(sim.profile, sim.config.sampling_rate_hz)
-    return ImuBatch.concat([stream.feed(p, a) for a, p in sim.packets], sim.config.sampling_rate_hz)
+    return stream.feed_packets(sim.packets)
 
 
 def drop_bursts(batch: ImuBatch, fraction: float, burst: int, seed: int) -> ImuBatch:

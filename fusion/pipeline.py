@@ -140,9 +140,6 @@ class PelvisPipeline:
         self._heading = ProgressionHeading(self.sampling_rate_hz)
         self._shift = LiveLateralShift(self.sampling_rate_hz)
 
-    @property
-    def filled_samples(self) -> int:
-        return self._grid.filled
 
     def update(self, batch: ImuBatch) -> PelvisSeries:
         """Results for the grid samples this batch completes (lost samples filled and marked)."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pelvio.errors import PelvioError
-from pelvio.fusion.gait import LEFT, RIGHT, symmetry_index
+from pelvio.fusion.gait import LEFT, RIGHT
 from pelvio.fusion.session import analyze_recording
 from pelvio.sensor.recording import list_recordings, read_recording
 
@@ -34,9 +34,6 @@ class TrendPoint:
         """Left-stance minus right-stance contralateral drop (+ = more drop standing on the left leg)."""
         return self.drop_left_deg - self.drop_right_deg
 
-    @property
-    def drop_symmetry_index_pct(self) -> float:
-        return symmetry_index(self.drop_left_deg, self.drop_right_deg)
 
 
 def athlete_trend(directory: str | Path, athlete: str) -> list[TrendPoint]:

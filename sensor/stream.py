@@ -19,6 +19,7 @@ by device time when there is one, otherwise in order of arrival.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,6 +264,11 @@ class SensorStream:
             self.codec.on_control_response(bytes(payload))
         except DecodeError as e:
             self._error(e.offset, e.reason)
+
+    def feed_packets(self, packets: Iterable[tuple[float, bytes]]) -> ImuBatch:
+        """All samples of ``(arrival_s, payload)`` notifications, in order, as one batch."""
+        batches = [self.feed(payload, arrival_s) for arrival_s, payload in packets]
+        return ImuBatch.concat([b for b in batches if len(b)], self.sampling_rate_hz)
 
     def feed(self, payload: bytes, arrival_s: float) -> ImuBatch:
         """Samples of one notification; malformed bytes are counted and skipped, never raised."""

@@ -22,7 +22,7 @@ def decode_session(config: SimConfig) -> Decoded:
     """Simulate, then decode every notification as the live path does."""
     sim = simulate(config)
     stream = SensorStream(sim.profile, config.sampling_rate_hz)
-    batch = ImuBatch.concat([stream.feed(p, a) for a, p in sim.packets], config.sampling_rate_hz)
+    batch = stream.feed_packets(sim.packets)
     return Decoded(sim, batch, stream)
 
 

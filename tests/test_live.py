@@ -12,7 +12,6 @@ from pelvio.errors import RecordingError
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.live import COLUMNS, LiveSession
 from pelvio.record import record_simulation
-from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig, Simulator
@@ -49,7 +48,7 @@ def offline(seconds: float) -> PelvisSeries:
     stream = SensorStream(load_profile("witmotion_wt901ble"), RATE_HZ)
     pipeline = PelvisPipeline(RATE_HZ)
     packets = Simulator(SimConfig(duration_s=None, sampling_rate_hz=RATE_HZ, seed=5)).packets(0.0, seconds)
-    return pipeline.update(ImuBatch.concat([stream.feed(p, t) for t, p in packets], RATE_HZ))
+    return pipeline.update(stream.feed_packets(packets))
 
 
 def test_live_angles_equal_the_offline_pipeline(session):

@@ -9,7 +9,6 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import GRAVITY_MPS2, quat_from_rotation, rotation_from_quat
-from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.sim import (
     ACTIVITIES,
     SimConfig,
@@ -124,7 +123,7 @@ def test_bytes_decode_to_the_noisy_values_within_quantization() -> None:
     cfg = SimConfig(duration_s=15.0, frames_per_packet=3, jitter_s=0.03, seed=5)
     result = simulate(cfg)
     stream = SensorStream(result.profile, cfg.sampling_rate_hz)
-    decoded = ImuBatch.concat([stream.feed(p, a) for a, p in result.packets])
+    decoded = stream.feed_packets(result.packets)
     assert len(decoded) == (len(result.measured) // 3) * 3
     np.testing.assert_array_equal(decoded.seq, np.arange(len(decoded)))
     frame = result.profile.frame
@@ -148,7 +147,7 @@ def test_every_profile_carries_the_samples(profile: str) -> None:
     sim = Simulator(cfg)
     for response in sim.start_responses:
         stream.on_control_response(response)
-    decoded = ImuBatch.concat([stream.feed(x, a) for a, x in result.packets], cfg.sampling_rate_hz)
+    decoded = stream.feed_packets(result.packets)
     whole_packets = len(result.measured) // sim.samples_per_packet
     assert stream.stats.malformed == 0 and len(decoded) == whole_packets * sim.samples_per_packet
     np.testing.assert_array_equal(decoded.seq, np.arange(len(decoded)))
