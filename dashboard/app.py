@@ -1,8 +1,8 @@
 """Pelvio dashboard entry point: ``pelvio dashboard`` (or ``streamlit run``) executes this script.
 
 Settings come from the environment so the launcher, ``streamlit run`` and tests can pass them alike:
-``PELVIO_SOURCE`` (``sim`` by default) and ``PELVIO_RECORDINGS_DIR`` (``recordings``). The view is a
-sidebar choice mirrored in the URL (``?view=review``) so a link opens the right one.
+``PELVIO_SOURCE`` (``sim`` by default; the sensor picker overrides it per browser session) and ``PELVIO_RECORDINGS_DIR`` (``recordings``). The view is a
+sidebar choice mirrored in the URL (``?view=review``, ``?view=trends``) so a link opens the right one.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from pelvio.dashboard import live, review
+from pelvio.dashboard import live, review, trends
 from pelvio.dashboard.launch import LOOPBACK
 
-VIEWS = {"live": "Live", "review": "Review"}
+VIEWS = {"live": "Live", "review": "Review", "trends": "Trends"}
 
 
 def _privacy_note() -> None:
@@ -38,8 +38,10 @@ def main() -> None:
     st.query_params["view"] = view
     if view == "live":
         live.render(source, recordings_dir)
-    else:
+    elif view == "review":
         review.render(recordings_dir)
+    else:
+        trends.render(recordings_dir)
     _privacy_note()
 
 

@@ -18,6 +18,7 @@ STREAMLIT_FLAGS: dict[str, str] = {
     "browser.gatherUsageStats": "false",
     "server.fileWatcherType": "none",
     "server.enableAgentApi": "false",
+    "server.maxUploadSize": "100",
     "runner.postScriptGC": "false",
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "type",

@@ -1,4 +1,5 @@
-"""Live view: the current pelvic angles, shift and stream health four times a second, a rolling chart.
+"""Live view: current pelvic angles, shift and stream health five times a second, a rolling chart,
+reps and findings when the core provides them, recording, calibration and the sensor picker.
 
 The worker (``pelvio.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
 kept across reruns and reloads, stopped when the source settings change (``max_entries=1`` +
@@ -8,21 +9,23 @@ kept across reruns and reloads, stopped when the source settings change (``max_e
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from pelvio.dashboard import plots
+from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
 from pelvio.fusion.calibration import CalibrationState
-from pelvio.live import LiveSession
+from pelvio.fusion.reps import EXERCISES
+from pelvio.live import LiveMovement, LiveSession
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.sim import ACTIVITIES, SimConfig
 
 CHART_S = 20.0
 """Seconds of history in the rolling chart."""
-REFRESH_S = 0.25
+REFRESH_S = 0.2
 """Seconds between updates of the readings."""
 CHART_REFRESH_S = 1.0
 """Seconds between redraws of the rolling chart."""
@@ -69,15 +72,26 @@ def _sim_settings() -> tuple[str, str | None, float, float]:
     return activity, None if side == "none" else side, drop if side != "none" else 0.0, rate
 
 
+def _exercise(activity: str) -> str | None:
+    """The exercise whose reps to count; the simulator's activity when it is one."""
+    options = ["none", *EXERCISES]
+    chosen = st.sidebar.selectbox("Exercise (rep counter)", options,
+                                  index=options.index(activity) if activity in options else 0,
+                                  format_func=lambda e: e.replace("_", " "), key="live_exercise")
+    return None if chosen == "none" else chosen
+
+
 def _recording_controls(session: LiveSession, recordings_dir: Path) -> None:
     st.subheader("Recording")
     recording = session.stats.recording
     if recording is None:
-        label = st.text_input("Label", value="session", key="rec_label",
-                              help="Becomes part of the file name.")
+        c1, c2 = st.columns(2)
+        label = c1.text_input("Label", value="session", key="rec_label", help="Becomes part of the file name.")
+        athlete = c2.text_input("Athlete", key="rec_athlete",
+                                help="Sessions with the same athlete name appear together under Trends.")
         if st.button("Start recording", key="rec_start", type="primary"):
             try:
-                path = session.start_recording(recordings_dir, label.strip() or "session")
+                path = session.start_recording(recordings_dir, label.strip() or "session", athlete=athlete.strip())
             except PelvioError as exc:
                 st.error(str(exc))
             else:
@@ -104,9 +118,77 @@ def _reading_metric(column: DeltaGenerator, label: str, reading: plots.Reading, 
                   help=help_text)
 
 
+def _status_row(session: LiveSession) -> None:
+    """Connection status in one line of metrics: link, sample rate, lost frames, reconnects."""
+    stats = session.stats
+    link = stats.link
+    cols = st.columns(4)
+    if link is None:
+        cols[0].metric("Sensor", "simulated")
+    else:
+        cols[0].metric("Sensor", link.state, help=link.last_error or f"{link.name} {link.address}".strip() or None)
+    cols[1].metric("Sample rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
+    cols[2].metric("Lost frames", f"{stats.lost}", help=f"{stats.malformed} malformed frames skipped")
+    if link is None:
+        cols[3].metric("Samples", f"{stats.samples}")
+    else:
+        cols[3].metric("Reconnects", f"{max(link.connects - 1, 0)}",
+                       help=f"Notifications {link.rate_hz:.0f}/s, jitter {link.jitter_ms:.0f} ms; "
+                            "battery: not reported by the Bluetooth layer.")
+        if link.state in ("reconnecting", "connecting"):
+            st.warning(f"Sensor link {link.state}… Values pause until it is back; nothing is lost after it returns.")
+    arrival = session.newest_arrival_wall_s
+    if math.isfinite(arrival):
+        st.caption(f"Newest sample {datetime.fromtimestamp(arrival).strftime('%H:%M:%S.%f')[:-3]} · "
+                   f"{stats.samples} samples")
+
+
+def _movement_panel(movement: LiveMovement | None, exercise: str | None) -> None:
+    """Rep counter, last-rep card, per-side walking figures and a banner for each new finding."""
+    if movement is None:
+        st.caption("Live rep counting and live findings are not available yet: review a recording for reps, "
+                   "per-side figures and findings.")
+        return
+    seen: list[str] = st.session_state.setdefault("live_flags_seen", [])
+    for flag in movement.flags:
+        st.warning(flag, icon="🚩")
+        if flag not in seen:
+            seen.append(flag)
+            if st.session_state.get("live_sound"):
+                cue.play()
+    if exercise is not None:
+        c1, c2, c3, c4, c5 = st.columns(5)
+        c1.metric(f"Reps ({exercise.replace('_', ' ')})", f"{movement.rep_count}")
+        rep = movement.last_rep or {}
+        shift = plots.shift_reading(rep.get("shift_at_bottom_m", math.nan))
+        c2.metric("Last rep depth", _num(rep.get("depth_m"), 100.0, " cm"))
+        c3.metric("Shift at bottom", shift.value, shift.words or None, delta_arrow="off",
+                  delta_color={"left": "blue", "right": "orange"}.get(shift.side or "", "off"))
+        drop = plots.obliquity_reading(rep.get("obliquity_at_bottom_deg", math.nan))
+        c4.metric("Obliquity at bottom", drop.value, drop.words or None, delta_arrow="off",
+                  delta_color={"left": "blue", "right": "orange"}.get(drop.side or "", "off"))
+        c5.metric("Tempo down / up", f"{_num(rep.get('eccentric_s'), 1.0, '')} / "
+                                     f"{_num(rep.get('concentric_s'), 1.0, ' s')}")
+    if movement.sides:
+        left, right = movement.sides.get("left", {}), movement.sides.get("right", {})
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Steps L / R", f"{_num(left.get('steps'), 1.0, '', 0)} / {_num(right.get('steps'), 1.0, '', 0)}")
+        c2.metric("Pelvic drop L / R stance", f"{_num(left.get('drop_deg'), 1.0, '°')} / "
+                                              f"{_num(right.get('drop_deg'), 1.0, '°')}")
+        c3.metric("Step time L / R", f"{_num(left.get('step_time_s'), 1.0, '', 2)} / "
+                                     f"{_num(right.get('step_time_s'), 1.0, ' s', 2)}")
+
+
+def _num(value: float | None, factor: float, unit: str, digits: int = 1) -> str:
+    """``value * factor`` with its unit, or a dash."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value * factor:.{digits}f}{unit}"
+
+
 @st.fragment(run_every=REFRESH_S)
-def _readings_panel(session: LiveSession) -> None:
-    """Numbers that must feel live: current angles and shift, stream health (4 Hz, cheap)."""
+def _readings_panel(session: LiveSession, exercise: str | None) -> None:
+    """Numbers that must feel live: current angles and shift, stream health (5 Hz, cheap)."""
     stats = session.stats
     if not stats.running:
         reason = f": {stats.error}" if stats.error else "."
@@ -121,19 +203,8 @@ def _readings_panel(session: LiveSession) -> None:
     _reading_metric(c3, "Rotation", plots.rotation_reading(last["rotation_deg"]), "Which hemipelvis is ahead.")
     _reading_metric(c4, "Lateral shift", plots.shift_reading(last["shift_m"]), "Sideways pelvis displacement.")
     st.vega_lite_chart(plots.balance_frame(last["shift_m"]), plots.balance_spec(), width="stretch")
-
-    s1, s2, s3, s4 = st.columns(4)
-    s1.metric("Samples", f"{stats.samples}")
-    s2.metric("Rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
-    s3.metric("Lost", f"{stats.lost}")
-    s4.metric("Malformed", f"{stats.malformed}")
-    if (link := stats.link) is not None:
-        l1, l2, l3, l4 = st.columns(4)
-        l1.metric("Link", link.state, help=link.last_error or None)
-        l2.metric("Reconnects", f"{max(link.connects - 1, 0)}")
-        l3.metric("Jitter", "—" if math.isnan(link.jitter_ms) else f"{link.jitter_ms:.0f} ms",
-                  help="Spread of the intervals between notifications.")
-        l4.metric("Notifications", "—" if math.isnan(link.rate_hz) else f"{link.rate_hz:.0f}/s")
+    _movement_panel(session.movement(exercise), exercise)
+    _status_row(session)
     _calibration_panel(session, stats.calibration)
     if stats.recording is not None:
         st.caption(f"● Recording `{stats.recording.name}`")
@@ -170,18 +241,22 @@ def _chart_panel(session: LiveSession) -> None:
 def render(source: str, recordings_dir: Path) -> None:
     """Draw the live view for ``source`` ("sim", "emulated" or "ble:ADDRESS/PROFILE")."""
     st.title("Live")
+    source = sensors.picker(source)
     real = source.startswith("ble:")
     if not real and source not in CAPTIONS:
         st.error(f"Sensor source '{source}' is not supported. Start the dashboard with --sensor ADDRESS "
                  "for a real sensor, --simulate for the emulated one, or neither for the simulator.")
         return
     settings = ("walk", None, 0.0, 100.0) if real else _sim_settings()
+    exercise = _exercise(settings[0])
+    st.sidebar.toggle("Sound cue on a new finding", value=False, key="live_sound",
+                      help="A short beep for people who cannot look at the screen mid-set.")
     try:
         session = live_session(source, *settings)
     except PelvioError as exc:
-        st.error(str(exc))
+        st.error(f"{exc}. Use “Forget this sensor” in the sidebar to go back to the simulated sensor.")
         return
     st.caption(f"Sensor {source.removeprefix('ble:')}" if real else CAPTIONS[source])
-    _readings_panel(session)
+    _readings_panel(session, exercise)
     _chart_panel(session)
     _recording_controls(session, recordings_dir)

@@ -186,3 +186,89 @@ def sides_spec(metrics: list[str]) -> dict[str, Any]:
             },
         },
     }
+
+
+SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR}
+REP_COLOR = "#999999"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the timeline the user can zoom to (one rep, one stride, or everything)."""
+
+    label: str
+    start_s: float
+    end_s: float
+
+
+def step_bands(ic_s: np.ndarray, end_s: np.ndarray, side: np.ndarray) -> list[dict[str, Any]]:
+    """Stance phases as (start, end, side) records, for shading the timeline by stance leg."""
+    return [{"start": float(a), "end": float(b), "side": str(s)} for a, b, s in zip(ic_s, end_s, side)]
+
+
+def rep_bands(start_s: np.ndarray, end_s: np.ndarray) -> list[dict[str, Any]]:
+    return [{"start": float(a), "end": float(b), "label": f"rep {i + 1}"}
+            for i, (a, b) in enumerate(zip(start_s, end_s))]
+
+
+def zoom_windows(duration_s: float, bands: list[dict[str, Any]], reps: list[dict[str, Any]]) -> list[Window]:
+    """Whole session, each rep, then each stride: two consecutive steps that follow each other directly."""
+    windows = [Window(f"Whole session (0–{duration_s:.0f} s)", 0.0, duration_s)]
+    windows += [Window(f"{r['label'].capitalize()} ({r['start']:.1f}–{r['end']:.1f} s)", r["start"], r["end"])
+                for r in reps]
+    i, n = 0, 1
+    while i + 1 < len(bands):
+        first, second = bands[i], bands[i + 1]
+        if abs(second["start"] - first["end"]) < 1e-6:
+            windows.append(Window(f"Stride {n}: {first['side']} then {second['side']} stance "
+                                  f"({first['start']:.1f}–{second['end']:.1f} s)", first["start"], second["end"]))
+            n += 1
+            i += 2
+        else:
+            i += 1
+    return windows
+
+
+def in_window(columns: dict[str, np.ndarray], window: Window) -> dict[str, np.ndarray]:
+    """The rows of ``columns`` whose ``t_s`` lies in ``window``."""
+    keep = (columns["t_s"] >= window.start_s) & (columns["t_s"] <= window.end_s)
+    return {k: v[keep] for k, v in columns.items()}
+
+
+def _overlapping(records: list[dict[str, Any]], window: Window) -> list[dict[str, Any]]:
+    return [r for r in records if r["end"] >= window.start_s and r["start"] <= window.end_s]
+
+
+def timeline_spec(bands: list[dict[str, Any]], reps: list[dict[str, Any]], drops: list[dict[str, Any]],
+                  window: Window, *, width: int = 680, height: int = 110) -> dict[str, Any]:
+    """One row per angle over ``window``: the angle line, stance phases shaded by side, reps in grey,
+    and a last row with the pelvic drop of every step (dot per step, coloured by stance side).
+
+    The angle data is the chart's main data (long format, ``angles_long``); the markers travel inline.
+    """
+    x = {"field": "t_s", "type": "quantitative", "title": "time (s)",
+         "scale": {"domain": [window.start_s, window.end_s], "nice": False}}
+    side_scale = {"domain": ["left", "right"], "range": [LEFT_COLOR, RIGHT_COLOR]}
+    shaded = {"data": {"values": _overlapping(bands, window)},
+              "mark": {"type": "rect", "opacity": 0.13, "clip": True},
+              "encoding": {"x": {**x, "field": "start"}, "x2": {"field": "end"},
+                           "color": {"field": "side", "type": "nominal", "scale": side_scale,
+                                     "legend": {"title": "stance leg", "orient": "top"}}}}
+    rep_layer = {"data": {"values": _overlapping(reps, window)},
+                 "mark": {"type": "rect", "opacity": 0.18, "color": REP_COLOR, "clip": True},
+                 "encoding": {"x": {**x, "field": "start"}, "x2": {"field": "end"},
+                              "tooltip": [{"field": "label"}]}}
+    rows = []
+    for label, color in ANGLES.values():
+        line = {"transform": [{"filter": {"field": "angle", "equal": label}}],
+                "mark": {"type": "line", "strokeWidth": 1.5, "color": color, "clip": True},
+                "encoding": {"x": x, "y": {"field": "deg", "type": "quantitative", "title": f"{label} (°)"}}}
+        rows.append({"width": width, "height": height, "layer": [shaded, rep_layer, line]})
+    in_view = [d for d in drops if window.start_s <= d["t_s"] <= window.end_s]
+    rows.append({"width": width, "height": height, "data": {"values": in_view}, "layer": [
+        {"mark": {"type": "point", "filled": True, "size": 40, "clip": True},
+         "encoding": {"x": x, "y": {"field": "drop_deg", "type": "quantitative", "title": "drop per step (°)"},
+                      "color": {"field": "side", "type": "nominal", "scale": side_scale, "legend": None},
+                      "tooltip": [{"field": "side", "title": "stance"},
+                                  {"field": "drop_deg", "title": "drop (°)", "format": ".1f"}]}}]})
+    return {"vconcat": rows, "resolve": {"scale": {"color": "shared"}}}

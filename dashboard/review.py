@@ -1,4 +1,4 @@
-"""Review view: pick a recording, analyse it with the offline path, show angles and per-side metrics.
+"""Review view: a recording from the folder or uploaded, analysed with the offline path, then shown and exported.
 
 A recording that cannot be read or analysed shows the plain message of the ``PelvioError``; the
 user never sees a traceback.
@@ -7,25 +7,32 @@ user never sees a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
-from pelvio.dashboard import plots
+from pelvio.dashboard import plots, report, upload
 from pelvio.errors import PelvioError
+from pelvio.fusion.reps import EXERCISES
 from pelvio.fusion.session import SessionAnalysis, analyze_recording
 from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
 
+NO_EXERCISE = "none"
 
-@st.cache_resource(max_entries=4, show_spinner="Analysing the recording…")
-def _analysis(path: str, mtime_ns: int, size: int) -> tuple[Recording, SessionAnalysis]:
-    """Read and analyse once per file version (mtime and size are part of the key).
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the recording…")
+def _recording(path: str, mtime_ns: int, size: int) -> Recording:
+    """Read once per file version (mtime and size are part of the key)."""
+    return read_recording(path)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Analysing the recording…")
+def _analysis(path: str, mtime_ns: int, size: int, exercise: str | None) -> SessionAnalysis:
+    """Analyse once per file version and exercise.
 
     No progress bar: a cached function may not draw into elements made outside it (Streamlit
     replays its drawing on a cache hit and fails).
     """
-    recording = read_recording(path)
-    return recording, analyze_recording(recording)
+    return analyze_recording(_recording(path, mtime_ns, size), exercise=exercise)
 
 
 def _label(info: RecordingInfo) -> str:
@@ -33,57 +40,158 @@ def _label(info: RecordingInfo) -> str:
         return f"{info.path.name} — cannot be opened"
     approx = "~" if info.duration_is_estimate else ""
     duration = "" if info.duration_s is None else f" · {approx}{info.duration_s:.0f} s"
+    athlete = f" · {info.athlete}" if info.athlete else ""
     ended = "" if info.complete else " · not closed"
-    return f"{info.path.name}{duration}{ended}"
+    return f"{info.path.name}{duration}{athlete}{ended}"
 
 
 def _pick(recordings_dir: Path) -> Path | None:
     infos = list_recordings(recordings_dir)
     if not infos:
-        st.info(f"No recordings in `{recordings_dir}` yet. Record one in the live view.")
+        st.info(f"No recordings in `{recordings_dir}` yet. Record one in the live view, or upload one.")
         return None
     labels = {info.path: _label(info) for info in infos}
     return st.selectbox("Recording", list(labels), format_func=labels.get, key="review_path")
 
 
-def _show(recording: Recording, result: SessionAnalysis) -> None:
+def _uploaded() -> tuple[Path, str] | None:
+    """The uploaded recording stored on disk, and the name to show; None (with a message) if unusable."""
+    files = st.file_uploader(
+        f"Recording (.zip of the .arrows and .json, or both files; up to {upload.MAX_UPLOAD_MB} MB)",
+        type=list(upload.ACCEPTED_TYPES), accept_multiple_files=True, key="review_upload")
+    if not files:
+        st.caption("Recordings are in the `recordings/` folder of the computer that made them: "
+                   "a `.arrows` file (the samples) and a `.json` file with the same name (the details).")
+        return None
+    uploads = [upload.UploadedFile(f.name, f.getvalue()) for f in files]
+    try:
+        path = upload.store(uploads)
+    except PelvioError as exc:
+        st.error(str(exc))
+        return None
+    name = next((u.name for u in uploads if not u.name.endswith(".json")), uploads[0].name)
+    return path, name
+
+
+def _default_exercise(recording: Recording) -> str:
+    """The simulator's activity when it is an exercise (the metadata says); else none."""
+    config = recording.metadata.get("source_config")
+    activity = config.get("activity") if isinstance(config, dict) else None
+    return activity if activity in EXERCISES else NO_EXERCISE
+
+
+def _flags(result: SessionAnalysis) -> None:
+    st.subheader("Findings")
+    for flag in result.flags:
+        st.warning(flag, icon="🚩")
+    with st.expander("How findings are made"):
+        st.write(report.flag_explanation(result))
+
+
+def _side_tables(result: SessionAnalysis) -> None:
+    for title, rows in report.comparison_tables(result).items():
+        st.subheader(title)
+        frame = pd.DataFrame(rows, columns=list(report.COMPARISON_KEYS))
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={
+            "left": st.column_config.NumberColumn("left", format="%.2f"),
+            "right": st.column_config.NumberColumn("right", format="%.2f"),
+            "symmetry_index_pct": st.column_config.NumberColumn("symmetry index (%)", format="%.1f %%"),
+            "ratio": st.column_config.NumberColumn("ratio L/R", format="%.2f"),
+        })
+        bars = plots.sides_long(rows)
+        if not bars.empty:
+            st.vega_lite_chart(bars, plots.sides_spec(list(bars["metric"].unique())), width="stretch")
+    st.caption(report.SI_EXPLANATION)
+
+
+def _rep_table(result: SessionAnalysis) -> None:
+    if result.reps is None:
+        return
+    st.subheader(f"Repetitions: {len(result.reps)} {result.reps.exercise.replace('_', ' ')}")
+    if not len(result.reps):
+        st.info("No repetitions of this exercise were found after the calibration movement.")
+        return
+    header = ["rep", "start", *(f"{label} ({unit})" for label, unit, _ in report.REP_FIELDS.values())]
+    per_rep = result.rep_summary()["per_rep"]
+    table = pd.DataFrame([[i + 1, rep["start_s"], *(rep[k] * factor for k, (_, _, factor) in
+                                                    report.REP_FIELDS.items())] for i, rep in enumerate(per_rep)],
+                         columns=header).rename(columns={"start": "start (s)"})
+    st.dataframe(table.round(2), hide_index=True, width="stretch")
+
+
+def _timeline(result: SessionAnalysis) -> None:
+    st.subheader("Timeline")
+    steps, series = result.steps, result.series
+    bands = plots.step_bands(steps.ic_s, steps.end_s, steps.side)
+    reps = [] if result.reps is None else plots.rep_bands(result.reps.start_s, result.reps.end_s)
+    windows = plots.zoom_windows(result.duration_s, bands, reps)
+    window = st.selectbox("Zoom to", windows, format_func=lambda w: w.label, key="review_zoom",
+                          help="One repetition, one stride (a left and a right step), or the whole session.")
+    columns = plots.in_window({"t_s": series.t_s, **{k: getattr(series, k) for k in plots.ANGLES}}, window)
+    chart = plots.angles_long(columns, plots.REVIEW_POINTS)
+    if chart.empty:
+        st.info("No calibrated angles in this stretch of the recording.")
+        return
+    drops = [{"t_s": float(t), "side": str(s), "drop_deg": float(d)}
+             for t, s, d in zip(steps.ic_s, steps.side, steps.drop_deg)]
+    st.vega_lite_chart(chart, plots.timeline_spec(bands, reps, drops, window), width="content")
+    st.caption("Shaded: stance on the left (blue) or right (orange) leg · grey: repetitions · "
+               "dots: pelvic drop of each step (°).")
+
+
+def _exports(recording: Recording, result: SessionAnalysis, name: str) -> None:
+    st.subheader("Export")
+    stem = Path(name).stem
+    c1, c2 = st.columns(2)
+    c1.download_button("Summary (CSV)", report.summary_csv(result), file_name=f"{stem}_summary.csv",
+                       mime="text/csv", key="export_csv", on_click="ignore")
+    page = report.html_report(result, name=name, metadata=recording.metadata, warnings=recording.warnings)
+    c2.download_button("One-page report (HTML)", page.encode(), file_name=f"{stem}_report.html",
+                       mime="text/html", key="export_html", on_click="ignore")
+
+
+def _show(recording: Recording, result: SessionAnalysis, name: str) -> None:
     for warning in recording.warnings:
         st.warning(warning)
-    st.caption(f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz · "
-               f"calibration quality {result.calibration.quality:.2f}")
-    for flag in result.flags:
-        st.info(flag)
-
-    st.subheader("Per side")
-    rows = result.summary_rows()
-    st.dataframe(pd.DataFrame(rows).round(2), hide_index=True, width="stretch",
-                 column_config={"symmetry_index_pct": st.column_config.NumberColumn("symmetry index (%)")})
-    bars = plots.sides_long(rows)
-    if not bars.empty:
-        st.vega_lite_chart(bars, plots.sides_spec(list(bars["metric"].unique())), width="stretch")
-
-    st.subheader("Angles")
-    series = result.series
-    chart = plots.angles_long({"t_s": series.t_s, **{k: getattr(series, k) for k in plots.ANGLES}},
-                              plots.REVIEW_POINTS)
-    if chart.empty:
-        st.info("No calibrated angles in this recording.")
-    else:
-        st.vega_lite_chart(chart, plots.angles_spec(height=140), width="stretch")
+    athlete = recording.metadata.get("athlete")
+    st.caption(" · ".join(filter(None, [
+        f"Athlete {athlete}" if athlete else "", f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz",
+        f"calibration quality {result.calibration.quality:.2f} (0–1)"])))
+    _flags(result)
+    _side_tables(result)
+    _rep_table(result)
+    _timeline(result)
     st.subheader("Angle summary (°)")
-    st.dataframe(pd.DataFrame(result.angle_summary()).T.round(2), width="stretch")
+    st.dataframe(pd.DataFrame(result.angle_summary()).T.round(2), width="stretch", column_config={
+        "p5": st.column_config.NumberColumn("5th percentile"),
+        "p95": st.column_config.NumberColumn("95th percentile")})
+    _exports(recording, result, name)
 
 
 def render(recordings_dir: Path) -> None:
-    """Draw the review view for the recordings in ``recordings_dir``."""
+    """Draw the review view for the recordings in ``recordings_dir`` or an uploaded one."""
     st.title("Review")
-    path = _pick(recordings_dir)
-    if path is None:
+    origin = st.radio("Recording from", ["folder", "upload"], horizontal=True, key="review_origin",
+                      format_func={"folder": f"this computer ({recordings_dir.name}/)", "upload": "upload"}.get)
+    if origin == "folder":
+        path = _pick(recordings_dir)
+        picked = None if path is None else (path, path.name)
+    else:
+        picked = _uploaded()
+    if picked is None:
         return
+    path, name = picked
     try:
         stat = path.stat()
-        recording, result = _analysis(str(path), stat.st_mtime_ns, stat.st_size)
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        recording = _recording(*key)
+        options = [NO_EXERCISE, *EXERCISES]
+        exercise = st.selectbox("Exercise (to count repetitions)", options,
+                                index=options.index(_default_exercise(recording)),
+                                format_func=lambda e: e.replace("_", " "), key=f"review_exercise_{path}")
+        result = _analysis(*key, None if exercise == NO_EXERCISE else exercise)
     except (PelvioError, OSError) as exc:
-        st.error(str(exc))
+        reason = str(exc) if origin == "folder" else str(exc).replace(str(path.with_suffix(".json")), "its .json").replace(str(path), "the file")
+        st.error(reason if origin == "folder" else f"{name} cannot be opened as a recording: {reason}")
         return
-    _show(recording, result)
+    _show(recording, result, name)

@@ -66,6 +66,11 @@ class Reps:
         """The reps where ``keep`` is True."""
         return Reps(self.exercise, *(getattr(self, f.name)[keep] for f in fields(self) if f.name != "exercise"))
 
+    def without_walking(self, ic_s: np.ndarray) -> Reps:
+        """The reps that hold fewer than two initial contacts: a 'rep' with walking steps in it is walking."""
+        walking = np.array([np.sum((ic_s >= a) & (ic_s <= b)) >= 2 for a, b in zip(self.start_s, self.end_s)], bool)
+        return self.select(~walking) if walking.any() else self
+
     def trend_per_rep(self, values: np.ndarray) -> float:
         """Least-squares slope of a per-rep value over rep number (fatigue: drift within a set)."""
         if len(values) < 3:
@@ -90,23 +95,29 @@ def _displacement_m(acc_mps2: np.ndarray, sampling_rate_hz: float, cutoff_hz: fl
 
 
 def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_deg: np.ndarray,
-                acc_prog_mps2: np.ndarray, sampling_rate_hz: float) -> Reps:
+                acc_prog_mps2: np.ndarray, sampling_rate_hz: float, *, shift_m: np.ndarray | None = None) -> Reps:
     """Reps of ``exercise`` (one of ``EXERCISES``) in calibrated series; NaN samples are never in a rep.
 
     ``acc_prog_mps2`` is the gravity-free acceleration in the progression frame (anterior, left, up).
+    ``shift_m`` is the series' lateral shift: the offline one (zero-velocity updates) holds a shift
+    without ringing, where a high-passed integral overshoots to the other side after every hold and
+    would show a leg raise to the left as a second, phantom raise to the right.
     """
     if exercise not in _SIGNAL:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
     name, prominence = _SIGNAL[exercise]
     signals = segmentation_signals(tilt_deg, acc_prog_mps2, sampling_rate_hz)
+    if shift_m is not None:
+        signals["shift_m"] = np.nan_to_num(shift_m)
     signals["abs_shift_m"] = np.abs(signals["shift_m"])
     sig = signals[name]
     fs = sampling_rate_hz
+    pad = int(REST_PAD_S * fs)
     peaks, props = signal.find_peaks(sig, prominence=prominence, distance=max(1, int(MIN_REP_S * fs)),
                                      wlen=int(MAX_REP_S * fs))
     rows: list[tuple] = []
-    for p in peaks[np.argsort(-props["prominences"])]:  # most prominent first: a double peak is one rep
-        prom = props["prominences"][np.searchsorted(peaks, p)]
+    for k in np.argsort(-props["prominences"]):  # most prominent first: a double peak is one rep
+        p, prom = peaks[k], props["prominences"][k]
         i0, i1 = _crossings(sig, p, sig[p] - (1.0 - EDGE_FRACTION) * prom)
         b0, b1 = _crossings(sig, p, sig[p] - PLATEAU_FRACTION * prom)
         if i0 is None or i1 is None or np.isnan(tilt_deg[i0 : i1 + 1]).any():
@@ -114,7 +125,6 @@ def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_
         if any(i0 < r[-1] and r[-2] < i1 for r in rows):
             continue
         bottom = (b0 + b1) // 2  # the middle of a held bottom, not wherever noise puts the peak
-        pad = int(REST_PAD_S * fs)
         still = slice(max(i0 - pad, 0), min(i1 + pad, len(sig) - 1) + 1)
         rise, shift_left = zero_velocity_double_integral(acc_prog_mps2[still], fs)[bottom - still.start][[2, 1]]
         rows.append((t_s[i0], t_s[bottom], t_s[i1], -rise, np.ptp(tilt_deg[i0 : i1 + 1]),

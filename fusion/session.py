@@ -1,4 +1,4 @@
-"""Whole-session analysis: calibration, angles, steps and per-side metrics of one recording.
+"""Whole-session analysis: calibration, angles, steps, single-leg holds, reps and per-side metrics.
 
 Runs ``offline_series``: the live pipeline's stages with the acausal refinements a recording allows
 (``offlineVQF``, zero-phase progression frame, lateral shift with zero-velocity updates); the
@@ -8,23 +8,27 @@ table in ``pelvio.fusion.pipeline`` says which is shown where.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from pelvio.errors import CalibrationError
 from pelvio.fusion.calibration import Calibration, Method
-from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, symmetry_index
+from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, comparison, gait_flags, single_leg_flags
+from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
 from pelvio.fusion.reps import Reps, detect_reps
+from pelvio.fusion.single_leg import Holds, detect_single_leg, side_summary
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import Recording
 
-MIN_STEPS_PER_SIDE = 10
+MIN_STEPS_PER_SIDE = DEFAULT_THRESHOLDS.min_steps_per_side
 """Fewer usable steps on a side than this and Pelvio says so instead of comparing sides."""
-DROP_DIFFERENCE_FLAG_DEG = 2.0
+DROP_DIFFERENCE_FLAG_DEG = DEFAULT_THRESHOLDS.drop_difference_deg
 """Side difference in gait pelvic drop worth pointing out (biomech notes: > 2 deg)."""
+REP_SIDE_MIN_SHIFT_M = 0.01
+"""A rep counts for a side when the sacrum is this far toward it at the bottom; nearer is 'centred'."""
 
 ANGLES = (("tilt", "tilt_deg"), ("obliquity", "obliquity_deg"), ("rotation", "rotation_deg"))
 
@@ -37,9 +41,12 @@ class SessionAnalysis:
     calibration: Calibration
     series: PelvisSeries
     steps: Steps
+    holds: Holds
+    """Single-leg stance holds and single-leg squats, always looked for."""
     flags: list[str] = field(default_factory=list)
     reps: Reps | None = None
     """Exercise repetitions, when the exercise was named (``analyze(..., exercise=...)``)."""
+    thresholds: FlagThresholds = DEFAULT_THRESHOLDS
 
     @property
     def duration_s(self) -> float:
@@ -58,33 +65,47 @@ class SessionAnalysis:
             out[name] = {"median": float(med), "p5": float(p5), "p95": float(p95), "range": float(p95 - p5)}
         return out
 
+    def per_step(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per stance side, the usable steps' values (what flags resample); stance time when it is measured."""
+        return steps_per_side(self.steps)
+
     def side_values(self) -> dict[str, dict[str, float]]:
         """Median per-step metrics for each stance side."""
-        metrics = {
-            "steps": lambda m: float(m.sum()),
-            "step_time_s": lambda m: _median(self.steps.step_time_s[m]),
-            "drop_deg": lambda m: _median(self.steps.drop_deg[m]),
-            "drop_from_neutral_deg": lambda m: _median(self.steps.drop_from_neutral_deg[m]),
-            "excursion_cm": lambda m: _median(self.steps.excursion_m[m]) * 100.0,
-        }
-        return {side: {k: f(self.steps.usable(side)) for k, f in metrics.items()} for side in (LEFT, RIGHT)}
+        return side_medians(self.per_step())
 
     def summary_rows(self) -> list[dict]:
-        """Per-side table rows: metric, unit, left, right, symmetry index (%)."""
-        sides = self.side_values()
-        labels = {
-            "steps": ("steps (stance side)", ""),
-            "step_time_s": ("step time", "s"),
-            "drop_deg": ("contralateral pelvic drop", "deg"),
-            "drop_from_neutral_deg": ("drop below standing neutral", "deg"),
-            "excursion_cm": ("lateral shift toward stance side", "cm"),
-        }
-        rows = []
-        for key, (label, unit) in labels.items():
-            left, right = sides[LEFT][key], sides[RIGHT][key]
-            rows.append({"metric": label, "unit": unit, "left": left, "right": right,
-                         "symmetry_index_pct": symmetry_index(left, right) if key != "steps" else np.nan})
-        return rows
+        """Per-side walking rows: metric, unit, left, right, symmetry index (%) and ratio (left / right)."""
+        return _rows(self.side_values(), _STEP_ROWS)
+
+    def single_leg_rows(self) -> list[dict]:
+        """Per-side rows for single-leg holds (empty when there are none)."""
+        return _rows(side_summary(self.holds), _HOLD_ROWS) if len(self.holds) else []
+
+    def rep_rows(self) -> list[dict]:
+        """Per-side rows for the reps, by the side the sacrum went to at the bottom (empty without reps)."""
+        if self.reps is None or not len(self.reps):
+            return []
+        shift = self.reps.shift_at_bottom_m
+        sides = {}
+        for side, m in ((LEFT, shift >= REP_SIDE_MIN_SHIFT_M), (RIGHT, shift <= -REP_SIDE_MIN_SHIFT_M)):
+            sides[side] = {"reps": float(m.sum()), "depth_cm": _median(self.reps.depth_m[m]) * 100.0,
+                           "shift_cm": _median(np.abs(shift[m])) * 100.0,
+                           "obliquity_deg": _median(self.reps.obliquity_at_bottom_deg[m])}
+        return _rows(sides, _REP_ROWS)
+
+    def events(self) -> list[tuple[float, str]]:
+        """(time from the first sample in s, side) of every initial contact; 'unknown' where ambiguous.
+
+        The contact that ends a walking bout has no step of its own: its side follows from alternation.
+        """
+        st, t0 = self.steps, float(self.series.t_s[0]) if len(self.series) else 0.0
+        side = np.where(st.ambiguous, "unknown", st.side)
+        last = np.isin(st.end_s, st.ic_s, invert=True)
+        end_side = np.where(st.ambiguous[last], "unknown", np.where(st.side[last] == LEFT, RIGHT, LEFT))
+        t = np.concatenate([st.ic_s, st.end_s[last]]) - t0
+        sides = np.concatenate([side, end_side])
+        order = np.argsort(t, kind="stable")
+        return [(float(t[i]), str(sides[i])) for i in order]
 
     def to_dict(self) -> dict:
         return {
@@ -93,7 +114,11 @@ class SessionAnalysis:
             "calibration": self.calibration.to_dict(),
             "angles_deg": self.angle_summary(),
             "sides": self.side_values(),
+            "comparisons": {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(),
+                            "reps": self.rep_rows()},
+            "single_leg": {"sides": side_summary(self.holds), "holds": self.holds.rows()},
             "flags": self.flags,
+            "thresholds": asdict(self.thresholds),
             "reps": None if self.reps is None else self.rep_summary(),
         }
 
@@ -115,14 +140,75 @@ class SessionAnalysis:
 
 def _exercise_reps(exercise: str, series: PelvisSeries, steps: Steps, calibration: Calibration,
                    rate: float) -> Reps:
-    """Reps after the calibration movement; a 'rep' that holds walking steps is walking, not a rep."""
+    """Reps after the calibration movement, away from walking."""
     after = calibration.walk_s[1] if calibration.method != "walking_only" else 0.0
     m = series.t_s >= after
     reps = detect_reps(exercise, series.t_s[m], series.tilt_deg[m], series.obliquity_deg[m],
-                       series.acc_prog_mps2[m], rate)
-    walking = np.array([np.sum((steps.ic_s >= a) & (steps.ic_s <= b)) >= 2
-                        for a, b in zip(reps.start_s, reps.end_s)], bool)
-    return reps.select(~walking) if walking.any() else reps
+                       series.acc_prog_mps2[m], rate, shift_m=series.shift_m[m])
+    return reps.without_walking(steps.ic_s)
+
+
+def steps_per_side(steps: Steps) -> dict[str, dict[str, np.ndarray]]:
+    """Per stance side, the usable steps' values; stance time where a final contact was found."""
+    names = ["step_time_s", "drop_deg", "drop_from_neutral_deg", "excursion_m", "stance_time_s"]
+    out = {}
+    for side in (LEFT, RIGHT):
+        m = steps.usable(side)
+        out[side] = {n: getattr(steps, n)[m] for n in names}
+        out[side]["stance_time_s"] = out[side]["stance_time_s"][~np.isnan(out[side]["stance_time_s"])]
+    return out
+
+
+def side_medians(per_step: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Median of each per-step value per stance side, with the step count and the excursion in cm."""
+    out = {}
+    for side in (LEFT, RIGHT):
+        v = per_step[side]
+        out[side] = {"steps": float(len(v["drop_deg"])), **{k: _median(x) for k, x in v.items()}}
+        out[side]["excursion_cm"] = out[side].pop("excursion_m") * 100.0
+    return out
+
+
+_STEP_ROWS = {
+    "steps": ("steps (stance side)", ""),
+    "step_time_s": ("step time", "s"),
+    "stance_time_s": ("stance time", "s"),
+    "drop_deg": ("contralateral pelvic drop", "deg"),
+    "drop_from_neutral_deg": ("drop below standing neutral", "deg"),
+    "excursion_cm": ("lateral shift toward stance side", "cm"),
+}
+_HOLD_ROWS = {
+    "holds": ("holds (stance side)", ""),
+    "squats": ("of which single-leg squats", ""),
+    "hold_s": ("hold time", "s"),
+    "drop_median_deg": ("contralateral drop, median", "deg"),
+    "drop_peak_deg": ("contralateral drop, peak", "deg"),
+    "shift_cm": ("shift toward stance side", "cm"),
+    "sway_sd_cm": ("lateral sway SD", "cm"),
+    "obliquity_sd_deg": ("obliquity sway SD", "deg"),
+    "steadiness_dps": ("obliquity rate RMS", "deg/s"),
+    "rotation_range_deg": ("rotation range", "deg"),
+}
+_REP_ROWS = {
+    "reps": ("reps (sacrum to this side)", ""),
+    "depth_cm": ("depth", "cm"),
+    "shift_cm": ("shift at the bottom", "cm"),
+    "obliquity_deg": ("obliquity at the bottom", "deg"),
+}
+_COUNTS = frozenset({"steps", "holds", "squats", "reps"})
+
+
+def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]) -> list[dict]:
+    """Table rows with left, right, SI and ratio; counts get neither; metrics missing on both sides are left out."""
+    rows = []
+    for key, (label, unit) in labels.items():
+        if key not in sides[LEFT] or (np.isnan(sides[LEFT][key]) and np.isnan(sides[RIGHT][key])):
+            continue
+        c = comparison(sides[LEFT][key], sides[RIGHT][key])
+        if key in _COUNTS:
+            c["symmetry_index_pct"] = c["ratio"] = float("nan")
+        rows.append({"metric": label, "unit": unit, **c})
+    return rows
 
 
 def _median(v: np.ndarray) -> float:
@@ -141,11 +227,12 @@ def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0, method: Method =
 
 def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
             calibration_method: Method = "walk", acausal_orientation: bool = True, exercise: str | None = None,
-            progress: Progress | None = None) -> SessionAnalysis:
-    """Angles, steps and per-side metrics of a whole recording (offline path); ``progress`` gets 0..1.
+            thresholds: FlagThresholds = DEFAULT_THRESHOLDS, progress: Progress | None = None) -> SessionAnalysis:
+    """Angles, steps, single-leg holds and per-side metrics of a whole recording; ``progress`` gets 0..1.
 
-    With ``exercise`` (one of ``reps.EXERCISES``) the repetitions of that exercise are segmented too,
-    after the calibration movement and away from walking.
+    Single-leg holds are always looked for: a Trendelenburg test is recognised without being named,
+    and a recording without one simply has none. With ``exercise`` (one of ``reps.EXERCISES``) the
+    repetitions of that exercise are segmented too, after the calibration movement and away from walking.
     """
     rate = batch.sampling_rate_hz
     series, calibration = offline_series(batch, calibration=calibration, backend=backend,
@@ -154,17 +241,20 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     if progress:
         progress(0.8)
     steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
-                         series.valid, rate)
-    result = SessionAnalysis(rate, calibration, series, steps)
+                         series.valid, rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
+    holds = detect_single_leg(series.t_s, series.tilt_deg, series.obliquity_deg, series.rotation_deg,
+                              series.shift_m, series.acc_prog_mps2, rate)
+    result = SessionAnalysis(rate, calibration, series, steps, holds, thresholds=thresholds)
     if exercise is not None:
         result.reps = _exercise_reps(exercise, series, steps, calibration, rate)
-    result.flags = gait_flags(result.side_values())
+    result.flags = session_flags(result)
     if progress:
         progress(1.0)
     return result
 
 
 def analyze_recording(recording: Recording, *, exercise: str | None = None,
+                      thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
                       progress: Progress | None = None) -> SessionAnalysis:
     """``analyze`` with the calibration stored in the recording when there is one.
 
@@ -173,21 +263,14 @@ def analyze_recording(recording: Recording, *, exercise: str | None = None,
     """
     stored = recording.metadata.get("calibration")
     calibration = Calibration.from_dict(stored) if stored else None
-    return analyze(recording.batch, calibration=calibration, exercise=exercise, progress=progress)
+    return analyze(recording.batch, calibration=calibration, exercise=exercise, thresholds=thresholds,
+                   progress=progress)
 
 
-def gait_flags(sides: dict[str, dict[str, float]]) -> list[str]:
-    """Plain-language findings, only with enough steps. Pelvio describes movement; it does not diagnose."""
-    left, right = sides[LEFT], sides[RIGHT]
-    if min(left["steps"], right["steps"]) < MIN_STEPS_PER_SIDE:
-        return [f"Not enough walking to compare sides: {int(left['steps'])} left and {int(right['steps'])} "
-                f"right steps (at least {MIN_STEPS_PER_SIDE} each needed)."]
-    diff = left["drop_deg"] - right["drop_deg"]
-    if abs(diff) <= DROP_DIFFERENCE_FLAG_DEG:
-        return [f"Pelvic drop is similar on both sides (left stance {left['drop_deg']:.1f}°, "
-                f"right stance {right['drop_deg']:.1f}°)."]
-    weak, strong = (LEFT, RIGHT) if diff > 0 else (RIGHT, LEFT)
-    swing = RIGHT if weak == LEFT else LEFT
-    return [f"When you stand on your {weak} leg your {swing} pelvis drops {sides[weak]['drop_deg']:.1f}° "
-            f"({strong} stance: {sides[strong]['drop_deg']:.1f}°) — a pattern often linked to a weak "
-            f"{weak} gluteus medius."]
+def session_flags(result: SessionAnalysis) -> list[str]:
+    """Walking findings first, then single-leg stance; "not enough walking" only when walking was the task."""
+    other_tasks = len(result.holds) > 0 or (result.reps is not None and len(result.reps) > 0)
+    out = gait_flags(result.per_step(), result.thresholds, quiet_when_short=other_tasks)
+    sls = side_summary(result.holds)
+    return out + single_leg_flags({s: sls[s]["drop_median_deg"] for s in (LEFT, RIGHT)},
+                                  {s: int(sls[s]["holds"]) for s in (LEFT, RIGHT)}, result.thresholds)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("file", help="a .arrows recording (or its .json sidecar)")
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
     a.add_argument("--exercise", choices=["squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise"],
-                   help="count and measure reps of this exercise (default: the one a simulated session names)")
+                   help="count and measure reps of this exercise (default: the one a simulated session names); "
+                        "single-leg stance holds are found without naming them")
+    a.add_argument("--events", metavar="OUT.csv",
+                   help="write one row per initial contact: time_s (from the recording's start), side")
+    a.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
+                   help="change a flag threshold, e.g. --threshold drop_difference_deg=3 (repeatable; "
+                        "names and defaults in docs/analysis.md)")
     a.set_defaults(func=_analyze)
 
     i = sub.add_parser("import", help="turn a CSV of accelerometer and gyroscope columns into a recording")
@@ -90,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--sensor", metavar="ADDRESS", help="a real sensor's address (from pelvio scan)")
     d.add_argument("--profile", default="witmotion_wt901ble", help="its firmware profile (from pelvio scan)")
     d.set_defaults(func=_dashboard)
+
+    from pelvio.privacy import add_forget_command
+
+    add_forget_command(sub, DEFAULT_RECORDINGS)
     return p
 
 
@@ -199,24 +210,58 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from pelvio.fusion.flags import FlagThresholds
     from pelvio.fusion.reps import EXERCISES
     from pelvio.fusion.session import analyze_recording
     from pelvio.sensor.recording import read_recording
 
+    thresholds = FlagThresholds.parse(args.threshold)
+    if args.events:
+        _check_writable(Path(args.events))
     rec = read_recording(args.file)
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
     named = (rec.metadata.get("source_config") or {}).get("activity")
     exercise = args.exercise or (named if named in EXERCISES else None)
-    result = analyze_recording(rec, exercise=exercise, progress=bar)
+    result = analyze_recording(rec, exercise=exercise, thresholds=thresholds, progress=bar)
     bar.done()
+    if args.events:
+        write_events_csv(Path(args.events), result.events())
     if args.json:
         print(json.dumps({"file": str(args.file), "metadata": rec.metadata, **result.to_dict()},
                          indent=2, default=_json_default, allow_nan=True))
         return 0
     print(format_report(args.file, rec.metadata, result))
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before a long analysis, not after it, when the events file cannot be written."""
+    if path.is_dir():
+        raise PelvioError(f"cannot write events to {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise PelvioError(f"cannot write events to {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PelvioError(f"cannot write events to {path}: permission denied")
+
+
+def write_events_csv(path: Path, events: list[tuple[float, str]]) -> None:
+    """``time_s,side`` rows, written to a temporary file beside ``path`` and renamed over it (atomic)."""
+    import tempfile
+
+    text = "time_s,side\n" + "".join(f"{t:.3f},{side}\n" for t, side in events)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise PelvioError(f"cannot write events to {path}: {e.strerror or e}") from e
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -276,18 +321,28 @@ def format_report(path: str, meta: dict, result) -> str:
     ]
     for name, s in result.angle_summary().items():
         lines.append(f"{name:<30}{s['median']:>8.1f}{s['p5']:>8.1f}{s['p95']:>8.1f}{s['range']:>8.1f}")
-    lines += ["", f"{'Per stance side':<36}{'left':>8}{'right':>8}{'SI %':>8}"]
-    for row in result.summary_rows():
-        label = f"{row['metric']} ({row['unit']})" if row["unit"] else row["metric"]
-        fmt = ".0f" if not row["unit"] else ".2f" if row["unit"] == "s" else ".1f"
-        si = "" if math.isnan(row["symmetry_index_pct"]) else f"{row['symmetry_index_pct']:.0f}"
-        lines.append(f"{label:<36}{_num(row['left'], fmt):>8}{_num(row['right'], fmt):>8}{si:>8}")
+    lines += _side_table("Walking, per stance side", result.summary_rows())
+    lines += _side_table("Single-leg holds, per stance side", result.single_leg_rows())
     lines.append("")
     if result.reps is not None:
-        lines += _rep_lines(result.rep_summary()) + [""]
+        lines += _rep_lines(result.rep_summary())
+        lines += _side_table("Reps, by the side the sacrum goes to", result.rep_rows())[1:] + [""]
     lines += [f"* {f}" for f in result.flags]
     lines.append("  (Signs: obliquity > 0 = left side up; rotation > 0 = turned left; tilt > 0 = anterior.)")
     return "\n".join(lines)
+
+
+def _side_table(title: str, rows: list[dict]) -> list[str]:
+    """A left/right table with symmetry index (L-R over their mean, %) and ratio (L/R); nothing without rows."""
+    if not rows:
+        return []
+    lines = ["", f"{title:<40}{'left':>8}{'right':>8}{'SI %':>8}{'L/R':>7}"]
+    for row in rows:
+        label = f"{row['metric']} ({row['unit']})" if row["unit"] else row["metric"]
+        fmt = ".0f" if not row["unit"] else ".2f" if row["unit"] in ("s", "deg/s") else ".1f"
+        si, ratio = ("", "") if not row["unit"] else (_num(row["symmetry_index_pct"], ".0f"), _num(row["ratio"], ".2f"))
+        lines.append(f"{label:<40}{_num(row['left'], fmt):>8}{_num(row['right'], fmt):>8}{si:>8}{ratio:>7}".rstrip())
+    return lines
 
 
 def _rep_lines(summary: dict) -> list[str]:

@@ -22,7 +22,9 @@ import numpy as np
 
 from pelvio.errors import PelvioError, RecordingError
 from pelvio.fusion.calibration import CalibrationState, Method
+from pelvio.fusion.movement import LiveMovement, MovementTracker
 from pelvio.fusion.pipeline import PelvisPipeline
+from pelvio.fusion.reps import EXERCISES
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import DeviceProfile, load_profile
 from pelvio.sensor.recording import RecordingWriter, open_new_recording
@@ -171,12 +173,16 @@ class LiveSession:
         for response in getattr(source, "start_responses", ()):  # a simulated device's start answers
             self._stream.on_control_response(response)
         self._pipeline = PelvisPipeline(self.sampling_rate_hz)
+        self._tracker = MovementTracker(self.sampling_rate_hz)
+        self._exercise: str | None = None
+        self._movement = self._tracker.state()
         self._ring = _Ring(int(math.ceil(window_s * self.sampling_rate_hz)), len(COLUMNS))
         self._stop = threading.Event()
         self._rec_lock = threading.Lock()
         self._writer: RecordingWriter | None = None
         self._rate_marks: deque[tuple[float, int]] = deque(maxlen=64)
         self._error = ""
+        self._newest_arrival_wall_s = math.nan
         self._recalibrate: Method | None = None
         self._recording_error = ""
         self._thread = threading.Thread(target=self._run, name="pelvio-live", daemon=True)
@@ -230,6 +236,23 @@ class LiveSession:
         out["seq"] = out["seq"].astype(np.int64)
         out["valid"] = out["valid"] > 0.5
         return out
+
+    @property
+    def newest_arrival_wall_s(self) -> float:
+        """``time.time()`` at which the newest sample in the ring arrived (NaN before one): what a view
+        compares with its own clock to show or measure the notification-to-screen latency."""
+        return self._newest_arrival_wall_s
+
+    def movement(self, exercise: str | None = None) -> LiveMovement:
+        """Live reps of ``exercise``, per-side walking figures, findings and the newest steps.
+
+        Choosing another exercise starts its rep count over (from the signal still buffered); the
+        worker applies it with its next batch, so the figures returned may be a batch behind.
+        """
+        if exercise is not None and exercise not in EXERCISES:
+            raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
+        self._exercise = exercise
+        return self._movement
 
     @property
     def stats(self) -> LiveStats:
@@ -307,19 +330,21 @@ class LiveSession:
         if isinstance(self.source, PushSource):
             self._push_loop(self.source)
             return
-        t0 = time.monotonic()
+        t0, t0_wall = time.monotonic(), time.time()
         block = 0
         while not self._stop.is_set():
             start_s, stop_s = block * self.block_s, (block + 1) * self.block_s
             block += 1
             parts: list[ImuBatch] = []
+            newest_s = math.nan
             for arrival_s, payload in self.source.packets(start_s, stop_s):
                 if self._wait_until(t0 + arrival_s / self.speed):
                     return
                 parts.append(self._stream.feed(payload, arrival_s))
+                newest_s = arrival_s
             if self._wait_until(t0 + stop_s / self.speed):
                 return
-            self._consume(parts)
+            self._consume(parts, t0_wall + newest_s / self.speed)
 
     def _push_loop(self, source: PushSource) -> None:
         """Feed what the device pushed, one block at a time; the source runs as long as the session."""
@@ -327,15 +352,18 @@ class LiveSession:
         source.start()
         try:
             while not self._stop.is_set():
-                self._consume([self._stream.feed(payload, arrival_s)
-                               for arrival_s, payload in source.take(self.block_s, on_response)])
+                taken = source.take(self.block_s, on_response)
+                # take() returns as soon as something is queued: now bounds the newest arrival from above
+                self._consume([self._stream.feed(payload, arrival_s) for arrival_s, payload in taken],
+                              time.time() if taken else math.nan)
         finally:
             source.stop()
 
-    def _consume(self, parts: list[ImuBatch]) -> None:
+    def _consume(self, parts: list[ImuBatch], newest_arrival_wall_s: float) -> None:
         batch = ImuBatch.concat([b for b in parts if len(b)], self.sampling_rate_hz)
         if len(batch):
             self._process(batch)
+            self._newest_arrival_wall_s = newest_arrival_wall_s
         self._rate_marks.append((time.monotonic(), self._stream.stats.frames))
 
     def _wait_until(self, deadline: float) -> bool:
@@ -354,6 +382,9 @@ class LiveSession:
             self._recalibrate = None
             self._pipeline.recalibrate(method)
         series = self._pipeline.update(batch)
+        self._tracker.set_exercise(self._exercise)
+        self._tracker.update(series)
+        self._movement = self._tracker.state()
         self._ring.extend(np.column_stack([
             series.t_s, series.seq, series.tilt_deg, series.obliquity_deg,
             series.rotation_deg, series.shift_m, series.valid,

@@ -1,11 +1,13 @@
 """The `pelvio` command as a user runs it: a real process, real files."""
 
+import itertools
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -105,3 +107,45 @@ def test_analyze_counts_and_measures_the_reps_of_a_simulated_set(tmp_path):
     assert reps["median"]["shift_at_bottom_m"] == pytest.approx(-0.04, abs=0.015)  # + is left
     text = pelvio("analyze", sim.stdout.strip(), cwd=tmp_path).stdout
     assert f"Exercise: squat, {reps['count']} reps" in text and "toward the right" in text
+
+
+def test_events_csv_and_thresholds(tmp_path):
+    """--events writes the initial contacts; --threshold changes a flag; bad values are one plain line."""
+    sim = pelvio("simulate", "--weak-side", "left", "--drop-deg", "3", "--seconds", "40", "--seed", "5", cwd=tmp_path)
+    rec = sim.stdout.strip()
+    out = pelvio("analyze", rec, "--events", "ics.csv", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    js = json.loads(out.stdout)
+    lines = (tmp_path / "ics.csv").read_text().splitlines()
+    assert lines[0] == "time_s,side"
+    times = np.array([float(r.split(",")[0]) for r in lines[1:]])
+    sides = [r.split(",")[1] for r in lines[1:]]
+    assert set(sides) <= {"left", "right", "unknown"} and np.all(np.diff(times) > 0.3)
+    n_steps = int(js["sides"]["left"]["steps"] + js["sides"]["right"]["steps"])
+    assert n_steps <= len(times) <= n_steps + 20  # plus ambiguous/lost-sample steps and each bout's last contact
+    known = [s for s in sides if s != "unknown"]
+    assert np.mean([a != b for a, b in itertools.pairwise(known)]) > 0.95  # sides alternate
+    assert not list(tmp_path.glob(".ics.csv.*"))  # no temporary file left behind
+    assert js["flags"][0].startswith("When you stand on your left leg")
+
+    relaxed = pelvio("analyze", rec, "--threshold", "drop_difference_deg=5", cwd=tmp_path)
+    assert relaxed.returncode == 0 and "* Pelvic drop is similar on both sides" in relaxed.stdout
+    assert "SI %" in relaxed.stdout and "L/R" in relaxed.stdout
+
+    for args, words in [(["--threshold", "drop=3"], "unknown threshold 'drop=3'"),
+                        (["--events", "no/such/folder/ics.csv"], "folder no/such/folder does not exist"),
+                        (["--events", "."], "it is a folder")]:
+        bad = pelvio("analyze", rec, *args, cwd=tmp_path)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1 and words in bad.stderr
+
+
+def test_analyze_reports_single_leg_stance_holds(tmp_path):
+    sim = pelvio("simulate", "--activity", "single_leg_stance", "--weak-side", "right", "--drop-deg", "5",
+                 "--seconds", "55", "--seed", "2", cwd=tmp_path)
+    out = pelvio("analyze", sim.stdout.strip(), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"holds \(stance side\)\s+2\s+1", out.stdout)
+    assert "When you stand on your right leg your left pelvis drops 6." in out.stdout
+    js = json.loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)
+    assert [h["side"] for h in js["single_leg"]["holds"]] == ["left", "right", "left"]

@@ -54,7 +54,9 @@ def live_app() -> AppTest:
 def test_live_view_shows_angles_shift_and_stream_health():
     at = live_app()
     labels = [m.label for m in at.metric]
-    assert labels == ["Tilt", "Obliquity", "Rotation", "Lateral shift", "Samples", "Rate", "Lost", "Malformed"]
+    assert labels == ["Tilt", "Obliquity", "Rotation", "Lateral shift", "Sensor", "Sample rate", "Lost frames",
+                      "Samples"]
+    assert metric(at, "Sensor") == "simulated"
     assert any(c.value.startswith("Calibration:") for c in at.caption)
     assert len(at.get("vega_lite_chart")) == 1, "only the balance bar before calibration"
     assert "once the sensor is calibrated" in at.info[0].value
@@ -68,7 +70,7 @@ def test_live_values_change_between_runs():
     at.run()
     second = int(metric(at, "Samples"))
     assert second >= first + 30, (first, second)  # 100 Hz for 0.6 s, with slack for scheduling
-    assert metric(at, "Rate").endswith("Hz")
+    assert metric(at, "Sample rate").endswith("Hz")
     assert len(live_threads()) == 1
 
 
@@ -112,9 +114,9 @@ def test_review_shows_the_per_side_table(isolated: Path, sim_recording: Path):
     assert at.title[0].value == "Review"
     assert not live_threads(), "the review view must not start the sensor"
     side_table = at.dataframe[0].value
-    assert list(side_table.columns) == ["metric", "unit", "left", "right", "symmetry_index_pct"]
+    assert list(side_table.columns) == ["metric", "unit", "left", "right", "symmetry_index_pct", "ratio"]
     assert len(side_table) >= 3
-    assert {"tilt", "obliquity", "rotation"} <= set(at.dataframe[1].value.index)
+    assert {"tilt", "obliquity", "rotation"} <= set(at.dataframe[-1].value.index)
     at.run()  # the cached analysis is reused
     assert not at.exception, [e.value for e in at.exception]
     assert at.dataframe[0].value.equals(side_table)
@@ -137,6 +139,9 @@ def test_review_with_no_recordings_says_so():
     at = review_app()
     assert not at.exception and not at.error
     assert "No recordings" in at.info[0].value
+    at.radio(key="review_origin").set_value("upload").run()
+    assert not at.exception and not at.error
+    assert len(at.file_uploader) == 1
 
 
 def test_unknown_source_is_a_plain_error(monkeypatch: pytest.MonkeyPatch):
@@ -151,11 +156,11 @@ def test_demo_mode_runs_the_emulated_sensor_through_the_bluetooth_stack(monkeypa
     monkeypatch.setenv("PELVIO_SOURCE", "emulated")
     at = live_app()
     deadline = time.monotonic() + 10.0
-    while metric(at, "Link") != "streaming" or int(metric(at, "Samples")) < 50:
+    while metric(at, "Sensor") != "streaming" or "Newest sample" not in " ".join(c.value for c in at.caption):
         assert time.monotonic() < deadline, [m.value for m in at.metric]
         time.sleep(0.2)
         at.run()
-    assert metric(at, "Reconnects") == "0" and metric(at, "Notifications").endswith("/s")
+    assert metric(at, "Reconnects") == "0" and metric(at, "Sample rate").endswith("Hz")
     assert "emulated Bluetooth link" in at.caption[0].value
     st.cache_resource.clear()
     deadline = time.monotonic() + 5.0

@@ -6,6 +6,7 @@ One server per module (start-up is the slow part). Screenshots go to tests/artif
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,6 +145,53 @@ def test_review_view_in_the_browser(page: Page, hosts: set, server):
     page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "dashboard_review.png"))
     assert hosts == {"127.0.0.1"}, f"the page contacted other hosts: {hosts}"
+
+
+def test_recording_made_live_is_shown_in_review(page: Page, server):
+    url, _, recordings = server
+    before = set(recordings.glob("*.arrows"))
+    page.goto(f"{url}/?view=live")
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.get_by_text("● Recording")).to_be_visible(timeout=10000)
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Stop recording").click()
+    expect(page.get_by_text("Saved")).to_be_visible(timeout=10000)
+    new = set(recordings.glob("*.arrows")) - before
+    assert len(new) == 1 and next(iter(new)).name.endswith("_session.arrows")
+    page.goto(f"{url}/?view=review")
+    picked = page.get_by_role("combobox", name="Recording")
+    expect(picked).to_have_value(re.compile(re.escape(next(iter(new)).name)), timeout=15000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_broken_upload_gives_the_plain_message(page: Page, server, tmp_path: Path):
+    url, _, _ = server
+    broken = tmp_path / "broken.arrows"
+    broken.write_bytes(b"not an arrow stream" * 20)
+    page.goto(f"{url}/?view=review")
+    page.get_by_text("upload", exact=True).click()
+    page.locator("input[type=file]").set_input_files(str(broken))
+    alert = page.get_by_test_id("stAlert").filter(has_text="broken.arrows cannot be opened as a recording")
+    expect(alert).to_be_visible(timeout=15000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_broken_upload.png"))
+
+
+def test_live_view_on_a_phone_sized_window(browser, server):
+    url, _, _ = server
+    context = browser.new_context(viewport={"width": 390, "height": 1600}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/?view=live")
+        expect(metric_value(page, "Obliquity")).to_be_visible(timeout=15000)
+        width = page.evaluate("document.querySelector('[data-testid=stMetric]').getBoundingClientRect().width")
+        assert width > 250, "on a phone the readings stack, one per row"
+        page.wait_for_timeout(1000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard_live_phone.png"))
+    finally:
+        context.close()
 
 
 def test_privacy_settings_reported_by_the_running_server(page: Page, server):

@@ -15,7 +15,7 @@ def _reps(decode, exercise, **kw):
     start = next(a for a, _, label in truth.segments if label == exercise)
     m = s.t_s >= start - 0.5
     reps = detect_reps(exercise, s.t_s[m], s.tilt_deg[m], s.obliquity_deg[m], s.acc_prog_mps2[m],
-                       d.batch.sampling_rate_hz)
+                       d.batch.sampling_rate_hz, shift_m=s.shift_m[m])
     return reps, truth
 
 

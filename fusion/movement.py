@@ -1,0 +1,182 @@
+"""Live movement analysis: steps, per-side figures, reps and findings while the packets arrive.
+
+The offline functions run on what the live pipeline produces: ``StepDetector`` (the offline
+``detect_events`` on a sliding window) for the steps, ``steps_from_events`` for their metrics,
+``detect_reps`` on the last ``REP_WINDOW_S`` for the reps, the session's flag rules for the findings.
+Given the same series, live steps equal offline ones; live angles come from the causal filter, so a
+review of the recording (offline orientation) can differ by a few milliseconds or a tenth of a degree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from pelvio.fusion.events import GaitEvents, StepDetector
+from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, gait_flags
+from pelvio.fusion.gait import LEFT, RIGHT, Steps, steps_from_events, yaw_rate
+from pelvio.fusion.pipeline import PelvisSeries
+from pelvio.fusion.reps import EXERCISES, REST_PAD_S, Reps, detect_reps
+from pelvio.fusion.session import side_medians, steps_per_side
+
+REP_WINDOW_S = 30.0
+"""Reps are searched in this much recent signal: several reps, so each is judged against its neighbours."""
+REP_EVERY_S = 0.5
+"""How often (in signal time) the rep search runs; a rep is counted at most this long after it ends."""
+STEP_EVERY_S = 0.05
+"""How often (in signal time) the step detector runs: each run scans its whole window, so running it
+per BLE packet would cost several times the orientation filter for no earlier event."""
+RECENT_STEPS = 8
+
+
+@dataclass(frozen=True)
+class LiveMovement:
+    """What a live view shows about the movement besides the angles: reps, per-side figures, findings."""
+
+    exercise: str | None
+    rep_count: int
+    last_rep: dict[str, float] | None
+    """Newest rep, ``pelvio.fusion.reps.Reps`` field names: depth_m, shift_at_bottom_m,
+    obliquity_at_bottom_deg, eccentric_s, concentric_s."""
+    sides: dict[str, dict[str, float]]
+    """Running walking figures per stance side, ``SessionAnalysis.side_values`` keys (steps, drop_deg...)."""
+    flags: tuple[str, ...]
+    """Findings that hold now, plain sentences as ``SessionAnalysis.flags``."""
+    recent_steps: tuple[tuple[float, str, bool], ...] = ()
+    """The newest initial contacts: (time in s, stance side or 'unknown', provisional). A provisional
+    contact is shown about 0.4 s after it happens and may still move or change side before it is final."""
+
+
+def detection_inputs(series: PelvisSeries, yaw_rate_rps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vertical acceleration, yaw rate) as the step detector takes them: 0 where the series is uncalibrated."""
+    usable = ~np.isnan(series.obliquity_deg)
+    acc_up = np.where(usable, series.acc_prog_mps2[:, 2], 0.0)
+    return acc_up, np.where(usable & np.isfinite(yaw_rate_rps), yaw_rate_rps, 0.0)
+
+
+class MovementTracker:
+    """Steps and reps of one live stream; ``update`` with each ``PelvisPipeline.update`` result.
+
+    Holds a bounded window of the series (``REP_WINDOW_S`` plus the detector's confirmation delay),
+    and the per-step values of the whole session (a few numbers per step).
+    """
+
+    def __init__(self, sampling_rate_hz: float, *, thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> None:
+        self.sampling_rate_hz = float(sampling_rate_hz)
+        self.thresholds = thresholds
+        self._detector = StepDetector(self.sampling_rate_hz)
+        self._keep = int(np.ceil((REP_WINDOW_S + 10.0) * self.sampling_rate_hz))
+        self._buf: PelvisSeries | None = None
+        self._start = 0
+        """Absolute sample index of the first buffered sample."""
+        self._fed = 0
+        """Samples given to the step detector (the yaw rate of the newest sample waits for the next one)."""
+        self._pending = GaitEvents(*(np.zeros(0, int),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
+        """The last final IC: its step ends at the next final IC of the same bout."""
+        self._steps: list[Steps] = []
+        self._provisional: list[tuple[float, str, bool]] = []
+        self._final_recent: list[tuple[float, str, bool]] = []
+        self._flags: tuple[str, ...] = ()
+        self._exercise: str | None = None
+        self._reps: list[tuple] = []
+        self._rep_fields: tuple[str, ...] = ()
+        self._next_rep_search = 0.0
+        self._next_step_search = 0.0
+
+    @property
+    def exercise(self) -> str | None:
+        return self._exercise
+
+    def set_exercise(self, exercise: str | None) -> None:
+        """Count reps of ``exercise`` from the signal still buffered on (None: no rep counting)."""
+        if exercise is not None and exercise not in EXERCISES:
+            raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
+        if exercise != self._exercise:
+            self._exercise, self._reps, self._next_rep_search = exercise, [], 0.0
+
+    def update(self, series: PelvisSeries) -> None:
+        if not len(series):
+            return
+        self._buf = series if self._buf is None else PelvisSeries.concat([self._buf, series])
+        if self._buf.t_s[-1] >= self._next_step_search:
+            self._next_step_search = float(self._buf.t_s[-1]) + STEP_EVERY_S
+            self._steps_update()
+        if self._exercise is not None and self._buf.t_s[-1] >= self._next_rep_search:
+            self._next_rep_search = float(self._buf.t_s[-1]) + REP_EVERY_S
+            self._reps_update()
+        excess = len(self._buf) - self._keep
+        if excess > 0:
+            self._buf, self._start = self._buf[excess:], self._start + excess
+
+    def _steps_update(self) -> None:
+        buf = self._buf
+        assert buf is not None
+        # the yaw rate is a central difference: the newest sample waits for its successor
+        lo = max(self._fed - self._start - 1, 0)
+        part = buf[lo:]
+        yaw = yaw_rate(part.rotation_deg, self.sampling_rate_hz)
+        acc_up, yaw = detection_inputs(part, yaw)
+        first = self._fed - self._start - lo
+        live = self._detector.update(acc_up[first:-1], yaw[first:-1])
+        self._fed = self._start + len(buf) - 1
+        self._provisional = [self._event(buf, ic - self._start, right, amb, True) for ic, right, amb in
+                             zip(live.provisional.ic, live.provisional.right, live.provisional.ambiguous)]
+        if not len(live.final):
+            return
+        ev = _concat_events(self._pending, live.final)
+        self._pending = ev.select(np.arange(len(ev)) == len(ev) - 1)
+        usable = ~np.isnan(buf.obliquity_deg)
+        local = replace(ev, ic=ev.ic - self._start, fc=np.where(ev.fc >= 0, ev.fc - self._start, -1))
+        inside = local.ic >= 0
+        local = local.select(inside)
+        steps = steps_from_events(local, buf.t_s, buf.obliquity_deg, buf.shift_m, usable, buf.valid)
+        if len(steps):
+            self._steps.append(steps)
+            self._flags = tuple(gait_flags(self.per_step(), self.thresholds))
+        self._final_recent = (self._final_recent + [self._event(buf, ic - self._start, right, amb, False) for
+                                                    ic, right, amb in zip(live.final.ic, live.final.right,
+                                                                          live.final.ambiguous)])[-RECENT_STEPS:]
+
+    @staticmethod
+    def _event(buf: PelvisSeries, i: int, right: bool, ambiguous: bool, provisional: bool) -> tuple[float, str, bool]:
+        side = "unknown" if ambiguous else (RIGHT if right else LEFT)
+        return float(buf.t_s[min(max(int(i), 0), len(buf) - 1)]), side, provisional
+
+    def _reps_update(self) -> None:
+        buf = self._buf
+        assert buf is not None and self._exercise is not None
+        m = ~np.isnan(buf.tilt_deg)
+        if m.sum() < 2 * REST_PAD_S * self.sampling_rate_hz:
+            return
+        s = buf[m]
+        reps = detect_reps(self._exercise, s.t_s, s.tilt_deg, s.obliquity_deg, s.acc_prog_mps2,
+                           self.sampling_rate_hz, shift_m=s.shift_m)
+        ic_s = np.concatenate([st.ic_s for st in self._steps[-3:]] + [np.array([p[0] for p in self._provisional])])
+        reps = reps.without_walking(ic_s)
+        counted_end = self._reps[-1][2] if self._reps else -np.inf
+        settled = reps.end_s <= s.t_s[-1] - REST_PAD_S  # a rep still ending may yet change; count it once still
+        new = reps.select((reps.start_s > counted_end) & settled)
+        self._rep_fields = tuple(f for f in Reps.__dataclass_fields__ if f != "exercise")
+        self._reps += [tuple(float(getattr(new, f)[i]) for f in self._rep_fields) for i in range(len(new))]
+
+    def per_step(self) -> dict[str, dict[str, np.ndarray]]:
+        """Usable steps' values per stance side, as ``SessionAnalysis.per_step``."""
+        return steps_per_side(_concat_steps(self._steps))
+
+    def state(self) -> LiveMovement:
+        last = dict(zip(self._rep_fields, self._reps[-1])) if self._reps else None
+        recent = sorted(self._final_recent + self._provisional)[-RECENT_STEPS:]
+        return LiveMovement(exercise=self._exercise, rep_count=len(self._reps), last_rep=last,
+                            sides=side_medians(self.per_step()), flags=self._flags, recent_steps=tuple(recent))
+
+
+def _concat_events(a: GaitEvents, b: GaitEvents) -> GaitEvents:
+    return GaitEvents(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dict__})
+
+
+def _concat_steps(parts: list[Steps]) -> Steps:
+    names = Steps.__dataclass_fields__
+    if not parts:
+        return Steps(**{k: np.zeros(0, bool if k in ("ambiguous", "valid") else float) for k in names})
+    return Steps(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
