@@ -118,6 +118,8 @@ class MovementTracker:
         yaw = yaw_rate(part.rotation_deg, self.sampling_rate_hz)
         acc_up, yaw = detection_inputs(part, yaw)
         first = self._fed - self._start - lo
+        if len(acc_up) - 1 <= first:  # nothing new but the sample whose yaw rate needs a successor
+            return
         live = self._detector.update(acc_up[first:-1], yaw[first:-1])
         self._fed = self._start + len(buf) - 1
         self._provisional = [self._event(buf, ic - self._start, right, amb, True) for ic, right, amb in

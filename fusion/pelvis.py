@@ -58,22 +58,31 @@ def pelvic_angles(r_ep: np.ndarray, heading_rad: np.ndarray) -> tuple[np.ndarray
     """(tilt, obliquity, rotation) in degrees of the pelvis relative to the progression frame.
 
     Baker's intrinsic Z-X'-Y'' of ``R = Rz(-heading) R_ep = Rz(rot) Rx(obl) Ry(tilt)``: its last row
-    (``-cos obl sin tilt, sin obl, cos obl cos tilt``) does not depend on the heading, the rotation
-    comes from the second column. Same result as ``pelvio.conventions.angles_from_pelvis_rotation``.
+    (``-cos obl sin tilt, sin obl, cos obl cos tilt``) does not depend on the heading, and its second
+    column (``-sin rot cos obl, cos rot cos obl``) is R_ep's turned by ``-heading``, so the rotation is
+    R_ep's own minus the heading (no cos/sin of the heading). Same result as
+    ``pelvio.conventions.angles_from_pelvis_rotation``.
     """
-    c, s = np.cos(heading_rad), np.sin(heading_rad)
-    r01, r11 = r_ep[:, 0, 1], r_ep[:, 1, 1]
     tilt = np.degrees(np.arctan2(-r_ep[:, 2, 0], r_ep[:, 2, 2]))
     obl = np.degrees(np.arcsin(np.clip(r_ep[:, 2, 1], -1.0, 1.0)))
-    rot = np.degrees(np.arctan2(-(c * r01 + s * r11), -s * r01 + c * r11))
+    rot = np.degrees(wrap_angle(np.arctan2(-r_ep[:, 0, 1], r_ep[:, 1, 1]) - heading_rad))
     return tilt, obl, rot
+
+
+def wrap_angle(angle_rad: np.ndarray) -> np.ndarray:
+    """Angles (rad) brought into [-pi, pi]."""
+    return angle_rad - (2 * np.pi) * np.rint(angle_rad / (2 * np.pi))
 
 
 def progression_acceleration(r_es: np.ndarray, acc_mps2: np.ndarray, heading_rad: np.ndarray) -> np.ndarray:
     """(N, 3) acceleration without gravity in the progression frame: anterior, left, up (m/s^2)."""
     a = np.einsum("nij,nj->ni", r_es, acc_mps2)
     c, s = np.cos(heading_rad), np.sin(heading_rad)
-    return np.column_stack([c * a[:, 0] + s * a[:, 1], c * a[:, 1] - s * a[:, 0], a[:, 2] - GRAVITY_MPS2])
+    out = np.empty_like(a)
+    out[:, 0] = c * a[:, 0] + s * a[:, 1]
+    out[:, 1] = c * a[:, 1] - s * a[:, 0]
+    out[:, 2] = a[:, 2] - GRAVITY_MPS2
+    return out
 
 
 class _Sos:
@@ -103,7 +112,7 @@ def butter_sos(cutoff_hz: float, sampling_rate_hz: float, btype: str = "lowpass"
 def unwrap_from(heading_rad: np.ndarray, previous_rad: float | None) -> np.ndarray:
     """Unwrapped heading continuing from ``previous_rad`` (the last unwrapped value of the stream)."""
     prev = heading_rad[0] if previous_rad is None else previous_rad
-    return prev + np.cumsum(np.angle(np.exp(1j * np.diff(np.concatenate([[prev], heading_rad])))))
+    return prev + np.cumsum(wrap_angle(np.diff(heading_rad, prepend=prev)))
 
 
 def tracking_lowpass_sos(cutoff_hz: float, sampling_rate_hz: float) -> np.ndarray:
@@ -179,9 +188,10 @@ def stillness(gyr_rps: np.ndarray, acc_mps2: np.ndarray, sampling_rate_hz: float
     size = max(3, int(round(STILL_WINDOW_S * sampling_rate_hz)))
 
     def below(x: np.ndarray, threshold: float) -> np.ndarray:
+        # spread^2 = mean |x|^2 - |mean x|^2: four moving means per sensor instead of six
         mean = ndimage.uniform_filter1d(x, size, axis=0, mode="nearest")
-        sq = ndimage.uniform_filter1d(x * x, size, axis=0, mode="nearest")
-        spread = np.sqrt(np.maximum(sq - mean * mean, 0.0).sum(axis=1))
+        sq_mean = ndimage.uniform_filter1d(np.einsum("ij,ij->i", x, x), size, mode="nearest")
+        spread = np.sqrt(np.maximum(sq_mean - np.einsum("ij,ij->i", mean, mean), 0.0))
         floor = np.percentile(spread, 1) if len(spread) else 0.0
         return spread < np.clip(STILL_NOISE_FACTOR * floor, threshold, STILL_MAX_RAISE * threshold)
 

@@ -38,7 +38,7 @@ from pelvio.fusion.pelvis import (
     progression_acceleration,
     stillness,
 )
-from pelvio.fusion.quat import matrix_from_quat
+from pelvio.fusion.quat import matrix_from_quat, matrix_times
 from pelvio.fusion.resample import GapFiller, GridSamples
 from pelvio.sensor.batch import ImuBatch
 
@@ -156,7 +156,7 @@ class PelvisPipeline:
             return _series(g, rest, None)
         sl = slice(start, None)
         r_es = matrix_from_quat(quat[sl])
-        r_ep = r_es @ cal.sensor_to_pelvis
+        r_ep = matrix_times(r_es, cal.sensor_to_pelvis)
         heading = self._heading.update(pelvis_heading(r_ep))
         acc_prog = progression_acceleration(r_es, g.acc_mps2[sl], heading)
         acc_prog[g.held[sl]] = 0.0
@@ -189,7 +189,7 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
         if calibration is None:
             raise CalibrationError(_cannot_calibrate(calibrator.status, calibration_method))
     r_es = matrix_from_quat(quat)
-    r_ep = r_es @ calibration.sensor_to_pelvis
+    r_ep = matrix_times(r_es, calibration.sensor_to_pelvis)
     heading = offline_progression_heading(pelvis_heading(r_ep), rate)
     acc_prog = progression_acceleration(r_es, g.acc_mps2, heading)
     acc_prog[g.held] = 0.0
@@ -207,12 +207,16 @@ def _series(g: GridSamples, rest: np.ndarray,
             computed: tuple[int, Calibration, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None) -> PelvisSeries:
     """Assemble a series; samples before ``start`` (calibration not yet known) are NaN."""
     n = len(g.seq)
-    out = {name: np.full(n, np.nan) for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m")}
-    out["acc_prog_mps2"] = np.full((n, 3), np.nan)
-    if computed is not None:
-        start, cal, r_ep, heading, acc_prog, shift = computed
-        tilt, obl, rot = pelvic_angles(r_ep, heading)
-        out["tilt_deg"][start:] = tilt + cal.anatomical_tilt_offset_deg
-        out["obliquity_deg"][start:], out["rotation_deg"][start:] = obl, rot
-        out["acc_prog_mps2"][start:], out["shift_m"][start:] = acc_prog, shift
-    return PelvisSeries(seq=g.seq, t_s=g.t_s, valid=g.valid, rest=rest, **out)
+    if computed is None:
+        nan = np.full(n, np.nan)
+        return PelvisSeries(seq=g.seq, t_s=g.t_s, tilt_deg=nan, obliquity_deg=nan.copy(), rotation_deg=nan.copy(),
+                            shift_m=nan.copy(), acc_prog_mps2=np.full((n, 3), np.nan), valid=g.valid, rest=rest)
+    start, cal, r_ep, heading, acc_prog, shift = computed
+    tilt, obl, rot = pelvic_angles(r_ep, heading)
+    tilt += cal.anatomical_tilt_offset_deg
+    columns = [tilt, obl, rot, shift, acc_prog]
+    if start:  # NaN before the calibration
+        columns = [np.concatenate([np.full((start, *c.shape[1:]), np.nan), c]) for c in columns]
+    tilt, obl, rot, shift, acc_prog = columns
+    return PelvisSeries(seq=g.seq, t_s=g.t_s, tilt_deg=tilt, obliquity_deg=obl, rotation_deg=rot, shift_m=shift,
+                        acc_prog_mps2=acc_prog, valid=g.valid, rest=rest)

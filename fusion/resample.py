@@ -44,8 +44,10 @@ class GapFiller:
     def update(self, batch: ImuBatch) -> GridSamples:
         seq, acc, gyr = batch.seq, batch.acc_mps2, batch.gyr_rps
         keep = _strictly_increasing(seq, None if self._last is None else self._last[0])
-        self.dropped += int(len(seq) - keep.sum())
-        seq, acc, gyr = seq[keep], acc[keep], gyr[keep]
+        dropped = int(len(seq) - keep.sum())
+        if dropped:
+            self.dropped += dropped
+            seq, acc, gyr = seq[keep], acc[keep], gyr[keep]
         if len(seq) == 0:
             empty = np.zeros(0, bool)
             return _grid(np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)), empty, empty, self.rate)
@@ -78,6 +80,8 @@ class GapFiller:
 
 def _strictly_increasing(seq: np.ndarray, after: int | None) -> np.ndarray:
     """Mask keeping samples whose seq is above every earlier one (duplicates and rewinds dropped)."""
+    if len(seq) and (after is None or seq[0] > after) and bool(np.all(seq[1:] > seq[:-1])):
+        return np.ones(len(seq), bool)  # the common case, without the running maximum
     prev = np.maximum.accumulate(np.concatenate([[-1 if after is None else after], seq]))[:-1]
     return seq > prev
 

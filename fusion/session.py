@@ -123,7 +123,8 @@ class SessionAnalysis:
         }
 
     def rep_summary(self) -> dict:
-        """Per exercise set: count, medians of each per-rep measure, and the drift of shift over the set."""
+        """Per exercise set: count, medians of each per-rep measure, and the drift of shift and obliquity over
+        the set (a sacrum that wanders further sideways or a pelvis that drops more in late reps: fatigue)."""
         reps = self.reps
         assert reps is not None
         fields_ = ("depth_m", "tilt_range_deg", "shift_at_bottom_m", "obliquity_at_bottom_deg", "eccentric_s",
@@ -133,6 +134,7 @@ class SessionAnalysis:
             "count": len(reps),
             "median": {f: _median(getattr(reps, f)) for f in fields_},
             "shift_trend_m_per_rep": reps.trend_per_rep(reps.shift_at_bottom_m),
+            "obliquity_trend_deg_per_rep": reps.trend_per_rep(reps.obliquity_at_bottom_deg),
             "per_rep": [{"start_s": float(reps.start_s[i]), **{f: float(getattr(reps, f)[i]) for f in fields_}}
                         for i in range(len(reps))],
         }

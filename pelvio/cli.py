@@ -362,6 +362,8 @@ def _rep_lines(summary: dict) -> list[str]:
     ]
     if not math.isnan(trend_cm):
         lines.append(f"  shift drift over the set: {trend_cm:+.2f} cm per rep (+ = toward the left)")
+        lines.append(f"  obliquity drift over the set: {summary['obliquity_trend_deg_per_rep']:+.2f}° per rep "
+                     f"(+ = right side lower)")
     return lines
 
 

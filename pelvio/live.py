@@ -378,17 +378,20 @@ class LiveSession:
         self._recalibrate = method
 
     def _process(self, batch: ImuBatch) -> None:
+        self._record(batch)  # first: nothing measured waits on the analysis, or is lost if it fails
         if (method := self._recalibrate) is not None:  # the pipeline belongs to this thread: reset it here
             self._recalibrate = None
             self._pipeline.recalibrate(method)
         series = self._pipeline.update(batch)
-        self._tracker.set_exercise(self._exercise)
-        self._tracker.update(series)
-        self._movement = self._tracker.state()
         self._ring.extend(np.column_stack([
             series.t_s, series.seq, series.tilt_deg, series.obliquity_deg,
             series.rotation_deg, series.shift_m, series.valid,
         ]).astype(float))
+        self._tracker.set_exercise(self._exercise)
+        self._tracker.update(series)
+        self._movement = self._tracker.state()
+
+    def _record(self, batch: ImuBatch) -> None:
         with self._rec_lock:
             writer = self._writer
             if writer is None:
@@ -401,6 +404,6 @@ class LiveSession:
                 self._writer = None
         try:
             writer.close(self._final_metadata())
-        except RecordingError:  # e.g. the disk is still full: release the file, keep what is on disk
-            log.exception("closing a failed recording")
+        except RecordingError as exc:  # e.g. the disk is still full: release the file, keep what is on disk
+            log.warning("closing a failed recording: %s", exc)
             writer.abort()

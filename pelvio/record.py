@@ -79,6 +79,8 @@ def record_live(session: LiveSession, directory: str | Path, *, label: str, athl
                 stats = session.stats
                 if not stats.running:
                     raise PelvioError(f"the sensor stopped: {stats.error}")
+                if stats.recording is None:  # e.g. disk full: say so now, not at Ctrl-C
+                    raise PelvioError(f"the recording stopped: {stats.recording_error}")
                 report(_status(stats, time.monotonic() - t0))
         except KeyboardInterrupt:
             pass

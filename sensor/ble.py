@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "Bluetooth is not available on this machine"
+SETUP_TIMEOUT_S = 10.0
+"""Longest wait for subscriptions and start commands on a fresh connection."""
 Command = tuple[str, bytes]
 """(characteristic uuid, payload) written to the device."""
 
@@ -153,7 +155,8 @@ class RetryPolicy:
 
     first_delay_s: float = 0.5
     factor: float = 2.0
-    max_delay_s: float = 15.0
+    max_delay_s: float = 3.0
+    """Short, so a sensor that comes back (walked back into range) is streaming again within about 5 s."""
     max_failures: int | None = 20
     """Consecutive failed rounds before giving up (``None``: keep trying)."""
     scan_timeout_s: float = 10.0
@@ -387,7 +390,7 @@ class BleSource:
         while not self._stopping:
             self._state = LinkState.RECONNECTING if self._connects else LinkState.CONNECTING
             try:
-                await self._connect()
+                await self._connect_round()
             except (BleakError, TimeoutError, SensorConnectionError) as exc:
                 self._failures += 1
                 self._last_error = str(exc) or type(exc).__name__
@@ -411,6 +414,17 @@ class BleSource:
             self._gaps.append(LinkGap(self._now(), None))
             log.info("BLE: lost %s; reconnecting", self.address)
 
+    async def _connect_round(self) -> None:
+        """``_connect``; a ``CancelledError`` not aimed at this task (a backend cancels its pending GATT
+        requests when the link drops mid-set-up) is a failed round, not the end of the supervisor."""
+        try:
+            await self._connect()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._stopping or task is None or task.cancelling():
+                raise
+            raise SensorConnectionError("the link dropped while connecting") from None
+
     async def _connect(self) -> None:
         """One round: find the device (re-scanning refreshes its ``BLEDevice``), connect, start streaming."""
         from bleak import BleakClient, BleakScanner
@@ -431,11 +445,29 @@ class BleSource:
         self._client = client
         self._link_lost = False
         try:
-            await self._start_streaming(client)
+            await self._set_up(client)
         except BaseException:
             self._client = None
             await self._close(client)
             raise
+
+    async def _set_up(self, client: BleakClient) -> None:
+        """``_start_streaming``, abandoned as soon as the link drops: a GATT request whose answer died with
+        the link would otherwise hold the reconnect until the stack's own timeout (30 s for ATT)."""
+        assert self._wake is not None
+        setup = asyncio.ensure_future(self._start_streaming(client))
+        lost = asyncio.ensure_future(self._wake_up())
+        try:
+            await asyncio.wait({setup, lost}, timeout=SETUP_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (setup, lost):
+                task.cancel()
+        if setup.done() and not setup.cancelled():
+            setup.result()  # its own error, if any
+            if not self._link_lost:
+                return
+        why = "the link dropped" if self._link_lost else f"no answer within {SETUP_TIMEOUT_S:g} s"
+        raise SensorConnectionError(f"{client.address}: {why} while starting the stream")
 
     def _wanted(self, device: BLEDevice, adv: AdvertisementData) -> bool:
         if self.address is not None:

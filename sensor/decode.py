@@ -125,7 +125,8 @@ class FrameCodec:
         for f in fields:
             dt = self._dtype(f.type)
             raw = np.ascontiguousarray(blocks[:, f.offset : f.offset + f.width * f.count])
-            out[f.name] = raw.view(dt).reshape(len(blocks), f.count).astype(np.float64) * f.scale_to_si
+            with np.errstate(invalid="ignore"):  # a corrupt float32 may be a signalling NaN: the stream drops it
+                out[f.name] = raw.view(dt).reshape(len(blocks), f.count).astype(np.float64) * f.scale_to_si
         return out
 
     def _write_fields(self, blocks: np.ndarray, values: Values, fields: tuple[FieldSpec, ...]) -> None:

@@ -279,11 +279,16 @@ class Impairments:
     """Fraction of notifications sent with 1-4 stray bytes in front."""
     mtu: int = CENTRAL_MTU
     """Server ATT MTU: notifications longer than ``mtu - 3`` bytes are truncated, as a real stack does."""
+    setup_drop: float = 0.0
+    """Fraction of connections the peripheral drops while the central sets up (discovery, subscriptions,
+    start commands): at a random moment in the first ``setup_drop_window_s`` or at a random command."""
+    setup_drop_window_s: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.split <= 1 and 0 <= self.junk <= 1):
-            raise ValueError(f"split and junk are fractions in [0, 1], got {self.split}, {self.junk}")
+        if not (0 <= self.split <= 1 and 0 <= self.junk <= 1 and 0 <= self.setup_drop <= 1):
+            raise ValueError(f"split, junk and setup_drop are fractions in [0, 1], got "
+                             f"{self.split}, {self.junk}, {self.setup_drop}")
         if self.mtu < 23:
             raise ValueError(f"the ATT MTU is at least 23, got {self.mtu}")
 
@@ -297,6 +302,8 @@ class PeripheralLog:
     connections: int = 0
     notifications: int = 0
     """Notifications sent to a subscribed central."""
+    setup_drops: int = 0
+    """Connections dropped on purpose before streaming started (``Impairments.setup_drop``)."""
     intact_frames: int = 0
     """Samples delivered whole: every byte of their notifications arrived (split or not, never cut by the MTU)."""
 
@@ -336,6 +343,7 @@ class EmulatedSensor:
         self._chars: dict[str, Characteristic] = {}
         """The other characteristics (commands, responses) by UUID."""
         self._advertise_after: asyncio.TimerHandle | None = None
+        self._drop_at_write: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending = asyncio.Lock()
 
@@ -363,6 +371,10 @@ class EmulatedSensor:
         def on_write(connection: Connection, value: bytes) -> None:
             command = (uuid, bytes(value))
             self.log.writes.append(command)
+            if self._drop_at_write is not None and len(self._received) >= self._drop_at_write:
+                self._drop_at_write = None
+                self._drop(0.0)
+                return
             response = self._sim.codec.control_response(command[1]) if answers else None
             if response is None:
                 self._take(command)
@@ -432,6 +444,19 @@ class EmulatedSensor:
         self._received.clear()
         self.log.connections += 1
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
+        imp = self.impairments
+        self._drop_at_write = None
+        if imp.setup_drop and self._rng.random() < imp.setup_drop:
+            self.log.setup_drops += 1
+            if self._starts and self._rng.random() < 0.5:  # during the start commands
+                self._drop_at_write = int(self._rng.integers(0, len(self._starts)))
+            else:
+                delay_s = float(self._rng.uniform(0.0, imp.setup_drop_window_s))
+                asyncio.get_running_loop().call_later(delay_s, self._drop_if, connection)
+
+    def _drop_if(self, connection: Connection) -> None:
+        if self._connection is connection and not self._streaming:
+            self._drop(0.0)
 
     def _on_disconnection(self, _reason: int) -> None:
         self._connection = None

@@ -494,6 +494,8 @@ def _parse_field(t: _Table, *, min_offset: int, limit: int | None, where: str) -
         counts_per_unit = t.number("counts_per_unit")
         if "full_scale" in t.data or "counts" in t.data:
             raise t.fail("counts_per_unit", "excludes full_scale and counts")
+    elif "full_scale" not in t.data and "counts" not in t.data:
+        raise ProfileError(f"{t.source}: missing key '{t._key('counts_per_unit')}' (or 'full_scale' and 'counts')")
     else:
         full_scale, counts = t.number("full_scale"), t.get("counts", int)
         if counts <= 0 or not full_scale > 0:

@@ -223,12 +223,15 @@ def _record_batch(batch: ImuBatch, schema: pa.Schema) -> pa.RecordBatch:
     acc = np.asarray(batch.acc_mps2, dtype=np.float64)
     gyr = np.asarray(batch.gyr_rps, dtype=np.float64)
     columns = [
-        np.asarray(batch.seq, dtype=np.int64),
-        np.asarray(batch.t_s, dtype=np.float64),
+        np.ascontiguousarray(batch.seq, dtype=np.int64),
+        np.ascontiguousarray(batch.t_s, dtype=np.float64),
         *(np.ascontiguousarray(acc[:, i]) for i in range(3)),
         *(np.ascontiguousarray(gyr[:, i]) for i in range(3)),
     ]
-    return pa.record_batch([pa.array(c) for c in columns], schema=schema)
+    # From the buffers: ``pa.array`` imports pandas (~1 s) on first use, which stalled the first flush.
+    arrays = [pa.Array.from_buffers(dtype, len(c), [None, pa.py_buffer(c)])
+              for c, (_, dtype, _) in zip(columns, _COLUMNS, strict=True)]
+    return pa.record_batch(arrays, schema=schema)
 
 
 @cache

@@ -60,6 +60,14 @@ CALIBRATION_PAUSE_S = 2.0
 STEP_PEAK_FRACTION = 0.35
 """Where in the step (IC -> next IC) the contralateral drop peaks."""
 FC_STRIDE_FRACTION = 0.6
+BOB_LAG_STEPS = 0.08
+"""The pelvis is lowest this fraction of a step after IC (in double support), not at contact."""
+HEEL_JOLT_MPS2 = 1.5
+HEEL_JOLT_DELAY_S = 0.04
+HEEL_JOLT_SIGMA_S = 0.05
+"""Heel strike jolts the sacrum upward: a Ricker pulse of vertical acceleration peaking 40 ms after IC,
+~65 ms at half height, ~1.5-3 m/s^2 above the step's slow oscillation (the median IC-locked vertical acceleration
+of the Mobilise-D lab walks against INDIP contacts). Its position term is a 4 mm dip; its jerk (41 m/s^3 at most) stays within what test_sim allows."""
 HIP_THRUST_SETUP_S = 4.0
 """Time to get from standing onto the bench before the first hip thrust."""
 """Final contact of a foot, as a fraction of the stride after its initial contact."""
@@ -307,8 +315,15 @@ def _walk_pose(cfg: SimConfig, walk: _Walk, t: np.ndarray) -> np.ndarray:
         cfg.tilt_amp_deg * np.sin(2.0 * np.pi * s),
         fluct_m * np.sin(2.0 * np.pi * s),
         -cfg.shift_amp_m * np.sin(np.pi * s),
-        -cfg.bob_amp_m * np.cos(2.0 * np.pi * s),
+        -cfg.bob_amp_m * np.cos(2.0 * np.pi * (s - BOB_LAG_STEPS)) + _heel_jolt_m(s, cfg.step_s),
     ])
+
+
+def _heel_jolt_m(s: np.ndarray, step_s: float) -> np.ndarray:
+    """Vertical offset whose second derivative is the heel-strike pulse after each IC (s = step phase)."""
+    u = s - HEEL_JOLT_DELAY_S / step_s
+    x = (u - np.round(u)) * step_s / HEEL_JOLT_SIGMA_S
+    return -HEEL_JOLT_MPS2 * HEEL_JOLT_SIGMA_S**2 * np.exp(-0.5 * x * x)
 
 
 @dataclass(frozen=True)

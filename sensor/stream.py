@@ -78,6 +78,8 @@ class ArrivalClock:
         self._typical_excess_s = 0.0
         self._pending: tuple[float, float] | None = None
         """(arrival that opened a confirmation, least excess seen since) while a loss is suspected."""
+        self._first_floor_s: float | None = None
+        """Least offset before any window has closed: the envelope until there is a fitted line."""
 
     @property
     def drift_ppm(self) -> float:
@@ -126,6 +128,8 @@ class ArrivalClock:
             lost += self._close_window()
         offset_s = arrival_s - (self.next_seq + n - 1) / self.rate
         floor = self._floor(arrival_s)
+        if floor is None:  # before the first window closes: the least offset so far (a reconnect may come first)
+            floor = self._first_floor_s
         if floor is not None:
             excess_s = offset_s - floor
             tolerance_s = max(self.jitter_tolerance_s, 2.0 * self._typical_excess_s)
@@ -141,6 +145,8 @@ class ArrivalClock:
             else:
                 self._typical_excess_s += 0.02 * (max(excess_s, 0.0) - self._typical_excess_s)
         if self._pending is None:
+            if self._line is None:
+                self._first_floor_s = offset_s if self._first_floor_s is None else min(self._first_floor_s, offset_s)
             w = self._window
             if w is None:
                 self._window = [arrival_s, arrival_s, offset_s, 1]

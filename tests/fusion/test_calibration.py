@@ -6,7 +6,8 @@ from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import pelvis_rotation_from_angles, rotation_from_quat, yaw_rotation
 from pelvio.errors import CalibrationError
-from pelvio.fusion.calibration import Calibration
+from pelvio.fusion.calibration import Calibration, Calibrator
+from pelvio.fusion.orientation import VqfFilter
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.session import analyze
 from pelvio.sensor.batch import ImuBatch
@@ -107,6 +108,21 @@ def test_after_standing_long_enough_the_flow_asks_for_the_tilts():
     assert pipeline.calibration is None
     assert states[0].step == "stand" and states[-1].step == "tilt" and states[-1].progress == 0.0
     assert states[-1].refusal == ""
+
+
+@pytest.mark.parametrize("kind", ["tilt", "small_tilt"])
+def test_the_standing_scan_finds_the_same_calibration_whatever_its_block(kind):
+    """The scan skips short still runs a block at a time (not one call per moving sample); where its
+    blocks end must change nothing, found or refused."""
+    batch = _session(kind)
+    quat, _ = VqfFilter(RATE_HZ).update(batch.gyr_rps, batch.acc_mps2)
+    results = []
+    for block_s in (30.0, 0.01, 0.07):
+        cal = Calibrator(RATE_HZ, method="tilt", scan_block_s=block_s)
+        found = cal.update(batch.seq, batch.acc_mps2, batch.gyr_rps, quat, np.ones(len(batch), bool))
+        results.append((None if found is None else found.to_dict(), cal.status))
+    assert (results[0][0] is None) == (kind == "small_tilt")
+    assert results[1] == results[0] and results[2] == results[0]
 
 
 def test_walk_calibration_reports_its_steps(walk_left_weak):

@@ -5,14 +5,23 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import GRAVITY_MPS2, quat_from_rotation, rotation_from_quat
+from pelvio.fusion import orientation
 from pelvio.fusion.orientation import (
     MadgwickFilter,
     VqfFilter,
+    block_offline_vqf,
     make_filter,
     offline_orientation,
     quat_from_gravity,
 )
-from pelvio.fusion.quat import inclination_error_deg, matrix_from_quat, quat_multiply, yaw_of_quat, yaw_quat
+from pelvio.fusion.quat import (
+    inclination_error_deg,
+    matrix_from_quat,
+    matrix_times,
+    quat_multiply,
+    yaw_of_quat,
+    yaw_quat,
+)
 
 RATE_HZ = 100.0
 BACKENDS = ("vqf", "madgwick")
@@ -24,9 +33,10 @@ def _static(r_es: Rotation, seconds: float = 2.0) -> tuple[np.ndarray, np.ndarra
     return np.zeros((n, 3)), np.tile(r_es.apply([0.0, 0.0, GRAVITY_MPS2], inverse=True), (n, 1))
 
 
-def _turning(r0: Rotation, rate_dps: np.ndarray, seconds: float) -> tuple[np.ndarray, np.ndarray, Rotation]:
+def _turning(r0: Rotation, rate_dps: np.ndarray, seconds: float,
+             rate_hz: float = RATE_HZ) -> tuple[np.ndarray, np.ndarray, Rotation]:
     """Constant body rate from r0: ideal gyro, matching specific force, and the true orientations."""
-    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
     r = r0 * Rotation.from_rotvec(np.radians(rate_dps) * t[:, None])
     acc = r.apply(np.tile([0.0, 0.0, GRAVITY_MPS2], (len(t), 1)), inverse=True)
     return np.tile(np.radians(rate_dps), (len(t), 1)), acc, r
@@ -111,6 +121,37 @@ def test_quaternion_helpers_agree_with_scipy():
     np.testing.assert_allclose(matrix_from_quat(q), r.as_matrix(), atol=1e-12)
     np.testing.assert_allclose(matrix_from_quat(quat_multiply(q[:25], q[25:])), (r[:25] * r[25:]).as_matrix(),
                                atol=1e-12)
+    np.testing.assert_allclose(matrix_times(matrix_from_quat(q[:25]), r[30].as_matrix()),
+                               (r[:25] * r[30]).as_matrix(), atol=1e-12)
     for qi in q[:5]:
         assert yaw_of_quat(quat_multiply(yaw_quat(0.4), qi)) == pytest.approx(
             np.angle(np.exp(1j * (0.4 + yaw_of_quat(qi)))), abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [1203, 1200])  # a short last block, and none
+def test_block_fusion_gives_every_sample_its_own_gyro_step(n):
+    """200 Hz fused in blocks (4 samples at 50 Hz): between any two samples, in a block or across one,
+    the estimate turns by exactly that sample's gyro step, and its inclination stays right."""
+    assert 200.0 // orientation.OFFLINE_FUSION_MIN_HZ > 1  # the blocks are exercised
+    rate_dps = np.array([40.0, -25.0, 90.0])
+    gyr, acc, truth = _turning(Rotation.from_euler("xy", [20.0, -10.0], degrees=True), rate_dps, 7.0, 200.0)
+    quat, rest = block_offline_vqf(gyr[:n], acc[:n], 200.0)
+    assert quat.shape == (n, 4) and rest.shape == (n,)
+    steps = (rotation_from_quat(quat[:-1]).inv() * rotation_from_quat(quat[1:])).as_rotvec(degrees=True)
+    np.testing.assert_allclose(steps[400:], np.tile(rate_dps / 200.0, (n - 401, 1)), atol=2e-4)
+    assert inclination_error_deg(quat[400:], quat_from_rotation(truth[400:n])).max() < 0.1
+
+
+def test_block_fusion_matches_fusing_every_sample(monkeypatch):
+    rng = np.random.default_rng(3)
+    rate_dps = np.array([60.0, 20.0, -45.0]) * np.sin(np.linspace(0, 12, 1600))[:, None]
+    t = np.arange(1600) / 200.0
+    truth = Rotation.from_euler("x", 10.0, degrees=True) * Rotation.from_rotvec(
+        np.radians(np.cumsum(rate_dps, axis=0) / 200.0))
+    gyr = np.radians(rate_dps) + 0.005 * rng.standard_normal((len(t), 3))
+    acc = truth.apply(np.tile([0.0, 0.0, GRAVITY_MPS2], (len(t), 1)), inverse=True) \
+        + 0.05 * rng.standard_normal((len(t), 3))
+    blocks, _ = block_offline_vqf(gyr, acc, 200.0)
+    monkeypatch.setattr(orientation, "OFFLINE_FUSION_MIN_HZ", 200.0)
+    every, _ = block_offline_vqf(gyr, acc, 200.0)
+    assert inclination_error_deg(blocks, every).max() < 0.1
