@@ -1,0 +1,86 @@
+"""Dashboard uploads: random files, damaged zips and damaged recordings are either a readable recording
+or one ``PelvioError`` sentence; nothing in an upload is executed or used as a path; the size is capped."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pelvio.dashboard.launch import STREAMLIT_FLAGS, streamlit_argv
+from pelvio.dashboard.upload import MAX_UPLOAD_MB, UploadedFile, store
+from pelvio.sensor.recording import read_recording
+from pelvio.sensor.sim import SimConfig
+from reliability_support import FUZZ
+
+from pelvio.errors import PelvioError
+from pelvio.record import record_simulation
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    path = record_simulation(SimConfig(duration_s=3.0, seed=2), tmp_path_factory.mktemp("up"))
+    return path.read_bytes(), path.with_suffix(".json").read_bytes()
+
+
+def _zip(members: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in dict(members).items():  # one member per name
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+@st.composite
+def uploads(draw: st.DrawFn, real: tuple[bytes, bytes]) -> list[UploadedFile]:
+    data, sidecar = real
+    damaged = st.one_of(
+        st.binary(max_size=200),
+        st.integers(0, len(data)).map(lambda n: data[:n]),
+        st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)).map(
+            lambda a: data[: a[0]] + bytes([a[1]]) + data[a[0] + 1 :]),
+        st.just(data),
+    )
+    side = st.one_of(st.just(sidecar), st.binary(max_size=80), st.integers(0, len(sidecar)).map(lambda n: sidecar[:n]))
+    names = st.sampled_from(["a.arrows", "a.json", "../../etc/passwd.arrows", "/abs/x.json", "x.zip", "x.exe",
+                             ".hidden.arrows", "dir/", "a.ARROWS"])
+    kind = draw(st.sampled_from(["files", "zip"]))
+    if kind == "files":
+        return [UploadedFile(draw(names), draw(st.one_of(damaged, side))) for _ in range(draw(st.integers(0, 3)))]
+    members = [(draw(names), draw(st.one_of(damaged, side))) for _ in range(draw(st.integers(0, 3)))]
+    body = _zip(members)
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(body)))
+        body = body[:cut]
+    return [UploadedFile("upload.zip", body)]
+
+
+def test_upload_fuzz(real, tmp_path_factory):
+    @FUZZ
+    @given(files=uploads(real))
+    def run(files: list[UploadedFile]) -> None:
+        folder = Path(tmp_path_factory.mktemp("store"))
+        try:
+            path = store(files, folder)
+            rec = read_recording(path)
+        except PelvioError as e:
+            assert str(e) and "\n" not in str(e).strip()
+            return
+        assert path.resolve().is_relative_to(folder.resolve()), "an upload's names never choose the path"
+        assert len(rec.batch) >= 0 and (rec.complete or rec.warnings)
+
+    run()
+
+
+def test_upload_size_is_capped_by_the_server_and_by_the_checks():
+    assert STREAMLIT_FLAGS["server.maxUploadSize"] == str(MAX_UPLOAD_MB)
+    assert f"--server.maxUploadSize={MAX_UPLOAD_MB}" in streamlit_argv(port=1, address="127.0.0.1")
+    with pytest.raises(PelvioError, match="limit is"):
+        store([UploadedFile("big.arrows", bytes(MAX_UPLOAD_MB * 1_000_000 + 1))])
+    bomb = _zip([("a.arrows", bytes(MAX_UPLOAD_MB * 1_000_000 + 1))])  # compresses to ~100 kB
+    assert len(bomb) < 1_000_000
+    with pytest.raises(PelvioError, match="unpacked"):
+        store([UploadedFile("bomb.zip", bomb)])
