@@ -1,10 +1,13 @@
 """Steps, their side, and per-side pelvic drop from the sacral signals (offline, whole series).
 
-Initial contacts are the peaks of vertical pelvis acceleration (the pelvis is lowest and being
-decelerated just after heel strike). The side of a step comes from where the pelvis goes: it moves
-toward the stance leg, so medio-lateral acceleration averages *away* from the stance side over the
-step. Sides must alternate within a bout; a step whose own cue disagrees is kept but marked
-ambiguous rather than guessed.
+The events (initial and final contacts, side) come from ``pelvio.fusion.events``. The contacts come
+from earth-vertical acceleration, so they do not depend on how the sensor is mounted nor on the
+calibration. Two cues vote on the side: the yaw rate about earth-up before each contact (the landing
+leg swings its hemipelvis forward), and where the pelvis goes: it moves toward the stance leg, so the
+medio-lateral acceleration of the calibrated frame averages *away* from the stance side over the step
+(on the Mobilise-D trials the stronger cue: 97 % vs 88 % of sides right alone, 94 % together with
+fewer ambiguous steps). Both are pooled over neighbouring steps (sides alternate); a step whose own
+cues disagree with the vote is kept but marked ambiguous rather than guessed.
 """
 
 from __future__ import annotations
@@ -12,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
-
-from pelvio.fusion.pelvis import butter_sos
+from pelvio.fusion.events import GaitEvents, detect_events
 
 LEFT, RIGHT = "left", "right"
 
@@ -39,32 +40,16 @@ class Steps:
     obliquity_range_deg: np.ndarray
     excursion_m: np.ndarray
     """Peak lateral excursion toward the stance side during the step."""
+    fc_s: np.ndarray
+    """Final contact (toe-off) of the other foot that ends the double support after this IC (NaN: none)."""
+    stance_time_s: np.ndarray
+    """From this IC to the toe-off of the same foot after the next IC (NaN where either is missing)."""
 
     def __len__(self) -> int:
         return len(self.ic_s)
 
     def usable(self, side: str) -> np.ndarray:
         return (self.side == side) & ~self.ambiguous & self.valid
-
-
-def detect_initial_contacts(acc_up_mps2: np.ndarray, sampling_rate_hz: float, *, min_step_s: float = 0.3,
-                            max_step_s: float = 1.0, min_peak_mps2: float = 1.0) -> list[np.ndarray]:
-    """Sample indices of initial contacts, grouped into walking bouts of at least four steps."""
-    smooth = signal.sosfiltfilt(butter_sos(4.0, sampling_rate_hz), np.nan_to_num(acc_up_mps2))
-    peaks, _ = signal.find_peaks(smooth, height=min_peak_mps2, prominence=min_peak_mps2,
-                                 distance=max(1, int(min_step_s * sampling_rate_hz)))
-    bouts: list[list[int]] = []
-    current: list[int] = []
-    for p in peaks:
-        if current:
-            gap = (p - current[-1]) / sampling_rate_hz
-            prev = (current[-1] - current[-2]) / sampling_rate_hz if len(current) > 1 else gap
-            if not (min_step_s <= gap <= max_step_s and 0.7 <= gap / prev <= 1.4):
-                bouts.append(current)
-                current = []
-        current.append(int(p))
-    bouts.append(current)
-    return [np.asarray(b_) for b_ in bouts if len(b_) >= 5]
 
 
 def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,40 +60,63 @@ def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.n
 
 
 def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray, acc_prog_mps2: np.ndarray,
-                 valid: np.ndarray, sampling_rate_hz: float, *, drop_window: float = 0.6) -> Steps:
-    """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step."""
+                 valid: np.ndarray, sampling_rate_hz: float, *, drop_window: float = 0.6,
+                 yaw_rate_rps: np.ndarray | None = None) -> Steps:
+    """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step.
+
+    ``yaw_rate_rps`` (angular rate about earth-up, e.g. ``yaw_rate(series.rotation_deg, rate)``) adds the
+    yaw cue to the medio-lateral acceleration's vote on the side.
+    """
     usable = ~np.isnan(obliquity_deg)
     acc_up = np.where(usable, acc_prog_mps2[:, 2], 0.0)
-    acc_ml = np.where(usable, acc_prog_mps2[:, 1], 0.0)
-    csum_ml = np.concatenate([[0.0], np.cumsum(acc_ml)])
-    bad = np.concatenate([[0], np.cumsum(~usable)])
-    lost = np.concatenate([[0], np.cumsum(~valid)])
-    parts = []
-    for ics in detect_initial_contacts(acc_up, sampling_rate_hz):
-        i0, i1 = ics[:-1], ics[1:]
-        cue = -(csum_ml[i1] - csum_ml[i0]) / (i1 - i0)
-        first_left = np.sum(np.sign(cue[0::2])) - np.sum(np.sign(cue[1::2])) >= 0
-        left = (np.arange(len(i0)) % 2 == 0) == first_left
-        keep = bad[i1] == bad[i0]
-        i0, i1, cue, left = i0[keep], i1[keep], cue[keep], left[keep]
-        if not len(i0):
-            continue
-        sign = np.where(left, 1.0, -1.0)
+    yaw = None if yaw_rate_rps is None else np.where(usable & np.isfinite(yaw_rate_rps), yaw_rate_rps, 0.0)
+    ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=np.where(usable, acc_prog_mps2[:, 1], 0.0))
+    return steps_from_events(ev, t_s, obliquity_deg, shift_m, usable, valid, drop_window=drop_window)
+
+
+def yaw_rate(rotation_deg: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
+    """Yaw rate (rad/s) from the pelvis rotation angle: the heading it is relative to changes slowly
+    (turns), which the side cue removes anyway, so its derivative is the body's yaw rate about up.
+    Central differences of the angle, each step wrapped to +-180 deg (NaN samples count as 0 deg)."""
+    rot = np.where(np.isnan(rotation_deg), 0.0, rotation_deg)
+    if len(rot) < 2:
+        return np.zeros(len(rot))
+    d = np.radians((np.diff(rot) + 180.0) % 360.0 - 180.0) * sampling_rate_hz
+    out = np.empty(len(rot))
+    out[0], out[-1] = d[0], d[-1]
+    np.add(d[1:], d[:-1], out=out[1:-1])
+    out[1:-1] *= 0.5
+    return out
+
+
+def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray,
+                      usable: np.ndarray, valid: np.ndarray, *, drop_window: float = 0.6) -> Steps:
+    """A step per IC that has a next IC in the same bout, with no unusable sample in between."""
+    bad, lost = np.flatnonzero(~usable), np.flatnonzero(~valid)
+    has_next = ev.bout[1:] == ev.bout[:-1] if len(ev) else np.zeros(0, bool)
+    i0, i1 = ev.ic[:-1][has_next], ev.ic[1:][has_next]
+    k = np.flatnonzero(has_next)
+    keep = np.searchsorted(bad, i1) == np.searchsorted(bad, i0)
+    i0, i1, k = i0[keep], i1[keep], k[keep]
+    left = ~ev.right[k]
+    sign = np.where(left, 1.0, -1.0)
+    if len(i0):
         early_end = i0 + np.maximum(1, (drop_window * (i1 - i0)).astype(int))
         early_max, early_min = _window_extrema(obliquity_deg, i0, early_end)
-        early = np.where(left, early_max, -early_min)
         obl_max, obl_min = _window_extrema(obliquity_deg, i0, i1)
         shift_max, shift_min = _window_extrema(shift_m, i0, i1)
-        parts.append(dict(
-            ic_s=t_s[i0], end_s=t_s[i1], side=np.where(left, LEFT, RIGHT), ambiguous=np.sign(cue) != sign,
-            valid=lost[i1] == lost[i0], step_time_s=t_s[i1] - t_s[i0], drop_deg=early - sign * obliquity_deg[i0],
-            drop_from_neutral_deg=early, obliquity_range_deg=obl_max - obl_min,
-            excursion_m=np.where(left, shift_max, -shift_min),
-        ))
-    cols = {f: np.concatenate([p[f] for p in parts]) if parts else np.zeros(0) for f in Steps.__dataclass_fields__}
-    cols["side"] = cols["side"].astype("<U5")
-    cols["ambiguous"], cols["valid"] = cols["ambiguous"].astype(bool), cols["valid"].astype(bool)
-    return Steps(**cols)
+    else:
+        early_max = early_min = obl_max = obl_min = shift_max = shift_min = np.zeros(0)
+    early = np.where(left, early_max, -early_min)
+    fc_s = np.where(ev.fc >= 0, t_s[np.clip(ev.fc, 0, len(t_s) - 1)], np.nan)
+    nxt = np.minimum(k + 1, len(ev) - 1)
+    return Steps(
+        ic_s=t_s[i0], end_s=t_s[i1], side=np.where(left, LEFT, RIGHT).astype("<U5"),
+        ambiguous=ev.ambiguous[k].astype(bool), valid=np.searchsorted(lost, i1) == np.searchsorted(lost, i0), step_time_s=t_s[i1] - t_s[i0],
+        drop_deg=early - sign * obliquity_deg[i0], drop_from_neutral_deg=early,
+        obliquity_range_deg=obl_max - obl_min, excursion_m=np.where(left, shift_max, -shift_min),
+        fc_s=fc_s[k], stance_time_s=fc_s[nxt] - t_s[i0],
+    )
 
 
 def symmetry_index(left: float, right: float) -> float:

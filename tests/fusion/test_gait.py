@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from pelvio.fusion.gait import symmetry_index
 from pelvio.fusion.session import analyze
 from pelvio.sensor.sim import SimConfig
