@@ -44,6 +44,9 @@ class Steps:
     """Final contact (toe-off) of the other foot that ends the double support after this IC (NaN: none)."""
     stance_time_s: np.ndarray
     """From this IC to the toe-off of the same foot after the next IC (NaN where either is missing)."""
+    tilt_range_deg: np.ndarray
+    rotation_range_deg: np.ndarray
+    """Ranges of tilt and rotation over the step (NaN when the angles were not given)."""
 
     def __len__(self) -> int:
         return len(self.ic_s)
@@ -61,17 +64,27 @@ def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.n
 
 def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray, acc_prog_mps2: np.ndarray,
                  valid: np.ndarray, sampling_rate_hz: float, *, drop_window: float = 0.6,
-                 yaw_rate_rps: np.ndarray | None = None) -> Steps:
+                 yaw_rate_rps: np.ndarray | None = None, tilt_deg: np.ndarray | None = None,
+                 rotation_deg: np.ndarray | None = None) -> Steps:
     """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step.
 
     ``yaw_rate_rps`` (angular rate about earth-up, e.g. ``yaw_rate(series.rotation_deg, rate)``) adds the
-    yaw cue to the medio-lateral acceleration's vote on the side.
+    yaw cue to the medio-lateral acceleration's vote on the side. With ``tilt_deg`` and ``rotation_deg``
+    each step also gets their ranges.
     """
+    acc_up, yaw, acc_ml = detection_inputs(obliquity_deg, acc_prog_mps2, yaw_rate_rps)
+    ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=acc_ml)
+    return steps_from_events(ev, t_s, obliquity_deg, shift_m, ~np.isnan(obliquity_deg), valid,
+                             drop_window=drop_window, tilt_deg=tilt_deg, rotation_deg=rotation_deg)
+
+
+def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(vertical acceleration, yaw rate, medio-lateral acceleration) as the event detector takes them:
+    0 where the series is not calibrated (NaN angles), so live and offline feed it the same numbers."""
     usable = ~np.isnan(obliquity_deg)
-    acc_up = np.where(usable, acc_prog_mps2[:, 2], 0.0)
     yaw = None if yaw_rate_rps is None else np.where(usable & np.isfinite(yaw_rate_rps), yaw_rate_rps, 0.0)
-    ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=np.where(usable, acc_prog_mps2[:, 1], 0.0))
-    return steps_from_events(ev, t_s, obliquity_deg, shift_m, usable, valid, drop_window=drop_window)
+    return np.where(usable, acc_prog_mps2[:, 2], 0.0), yaw, np.where(usable, acc_prog_mps2[:, 1], 0.0)
 
 
 def yaw_rate(rotation_deg: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
@@ -90,7 +103,8 @@ def yaw_rate(rotation_deg: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
 
 
 def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray,
-                      usable: np.ndarray, valid: np.ndarray, *, drop_window: float = 0.6) -> Steps:
+                      usable: np.ndarray, valid: np.ndarray, *, drop_window: float = 0.6,
+                      tilt_deg: np.ndarray | None = None, rotation_deg: np.ndarray | None = None) -> Steps:
     """A step per IC that has a next IC in the same bout, with no unusable sample in between."""
     bad, lost = np.flatnonzero(~usable), np.flatnonzero(~valid)
     has_next = ev.bout[1:] == ev.bout[:-1] if len(ev) else np.zeros(0, bool)
@@ -105,7 +119,9 @@ def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray
         early_max, early_min = _window_extrema(obliquity_deg, i0, early_end)
         obl_max, obl_min = _window_extrema(obliquity_deg, i0, i1)
         shift_max, shift_min = _window_extrema(shift_m, i0, i1)
+        tilt_range, rotation_range = (_window_range(x, i0, i1) for x in (tilt_deg, rotation_deg))
     else:
+        tilt_range = rotation_range = np.zeros(0)
         early_max = early_min = obl_max = obl_min = shift_max = shift_min = np.zeros(0)
     early = np.where(left, early_max, -early_min)
     fc_s = np.where(ev.fc >= 0, t_s[np.clip(ev.fc, 0, len(t_s) - 1)], np.nan)
@@ -115,8 +131,17 @@ def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray
         ambiguous=ev.ambiguous[k].astype(bool), valid=np.searchsorted(lost, i1) == np.searchsorted(lost, i0), step_time_s=t_s[i1] - t_s[i0],
         drop_deg=early - sign * obliquity_deg[i0], drop_from_neutral_deg=early,
         obliquity_range_deg=obl_max - obl_min, excursion_m=np.where(left, shift_max, -shift_min),
-        fc_s=fc_s[k], stance_time_s=fc_s[nxt] - t_s[i0],
+        fc_s=fc_s[k], stance_time_s=fc_s[nxt] - t_s[i0], tilt_range_deg=tilt_range,
+        rotation_range_deg=rotation_range,
     )
+
+
+def _window_range(x: np.ndarray | None, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
+    """Range of ``x`` over each step; NaN for every step when ``x`` is not given."""
+    if x is None:
+        return np.full(len(i0), np.nan)
+    hi, lo = _window_extrema(x, i0, i1)
+    return hi - lo
 
 
 def symmetry_index(left: float, right: float) -> float:

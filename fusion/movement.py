@@ -15,7 +15,7 @@ import numpy as np
 
 from pelvio.fusion.events import GaitEvents, StepDetector
 from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, gait_flags
-from pelvio.fusion.gait import LEFT, RIGHT, Steps, steps_from_events, yaw_rate
+from pelvio.fusion.gait import LEFT, RIGHT, Steps, detection_inputs, steps_from_events, yaw_rate
 from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.reps import EXERCISES, REST_PAD_S, Reps, detect_reps
 from pelvio.fusion.session import side_medians, steps_per_side
@@ -46,13 +46,6 @@ class LiveMovement:
     recent_steps: tuple[tuple[float, str, bool], ...] = ()
     """The newest initial contacts: (time in s, stance side or 'unknown', provisional). A provisional
     contact is shown about 0.4 s after it happens and may still move or change side before it is final."""
-
-
-def detection_inputs(series: PelvisSeries, yaw_rate_rps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(vertical acceleration, yaw rate) as the step detector takes them: 0 where the series is uncalibrated."""
-    usable = ~np.isnan(series.obliquity_deg)
-    acc_up = np.where(usable, series.acc_prog_mps2[:, 2], 0.0)
-    return acc_up, np.where(usable & np.isfinite(yaw_rate_rps), yaw_rate_rps, 0.0)
 
 
 class MovementTracker:
@@ -115,12 +108,12 @@ class MovementTracker:
         # the yaw rate is a central difference: the newest sample waits for its successor
         lo = max(self._fed - self._start - 1, 0)
         part = buf[lo:]
-        yaw = yaw_rate(part.rotation_deg, self.sampling_rate_hz)
-        acc_up, yaw = detection_inputs(part, yaw)
+        acc_up, yaw, acc_ml = detection_inputs(part.obliquity_deg, part.acc_prog_mps2,
+                                               yaw_rate(part.rotation_deg, self.sampling_rate_hz))
         first = self._fed - self._start - lo
         if len(acc_up) - 1 <= first:  # nothing new but the sample whose yaw rate needs a successor
             return
-        live = self._detector.update(acc_up[first:-1], yaw[first:-1])
+        live = self._detector.update(acc_up[first:-1], yaw[first:-1], acc_ml[first:-1])
         self._fed = self._start + len(buf) - 1
         self._provisional = [self._event(buf, ic - self._start, right, amb, True) for ic, right, amb in
                              zip(live.provisional.ic, live.provisional.right, live.provisional.ambiguous)]
@@ -132,7 +125,8 @@ class MovementTracker:
         local = replace(ev, ic=ev.ic - self._start, fc=np.where(ev.fc >= 0, ev.fc - self._start, -1))
         inside = local.ic >= 0
         local = local.select(inside)
-        steps = steps_from_events(local, buf.t_s, buf.obliquity_deg, buf.shift_m, usable, buf.valid)
+        steps = steps_from_events(local, buf.t_s, buf.obliquity_deg, buf.shift_m, usable, buf.valid,
+                                  tilt_deg=buf.tilt_deg, rotation_deg=buf.rotation_deg)
         if len(steps):
             self._steps.append(steps)
             self._flags = tuple(gait_flags(self.per_step(), self.thresholds))

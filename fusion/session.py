@@ -14,6 +14,7 @@ import numpy as np
 
 from pelvio.errors import CalibrationError
 from pelvio.fusion.calibration import Calibration, Method
+from pelvio.fusion.events import step_regularity
 from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, comparison, gait_flags, single_leg_flags
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
@@ -114,6 +115,7 @@ class SessionAnalysis:
             "calibration": self.calibration.to_dict(),
             "angles_deg": self.angle_summary(),
             "sides": self.side_values(),
+            "gait": self.gait_summary(),
             "comparisons": {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(),
                             "reps": self.rep_rows()},
             "single_leg": {"sides": side_summary(self.holds), "holds": self.holds.rows()},
@@ -121,6 +123,17 @@ class SessionAnalysis:
             "thresholds": asdict(self.thresholds),
             "reps": None if self.reps is None else self.rep_summary(),
         }
+
+    def gait_summary(self) -> dict[str, float]:
+        """Cadence and the label-free regularity of the stepping (Ad1 step, Ad2 stride; 1 = identical
+        steps): a check on the per-side figures that does not depend on which step was left or right."""
+        st, m = self.steps, self.steps.valid
+        t0 = float(self.series.t_s[0]) if len(self.series) else 0.0
+        ad1, ad2 = step_regularity(np.nan_to_num(self.series.acc_prog_mps2[:, 2]), st.ic_s[m] - t0, st.end_s[m] - t0,
+                                   self.sampling_rate_hz)
+        step = _median(st.step_time_s[m])
+        return {"steps": float(len(st)), "cadence_spm": 60.0 / step if step > 0 else float("nan"),
+                "step_regularity_ad1": ad1, "stride_regularity_ad2": ad2}
 
     def rep_summary(self) -> dict:
         """Per exercise set: count, medians of each per-rep measure, and the drift of shift and obliquity over
@@ -152,12 +165,14 @@ def _exercise_reps(exercise: str, series: PelvisSeries, steps: Steps, calibratio
 
 def steps_per_side(steps: Steps) -> dict[str, dict[str, np.ndarray]]:
     """Per stance side, the usable steps' values; stance time where a final contact was found."""
-    names = ["step_time_s", "drop_deg", "drop_from_neutral_deg", "excursion_m", "stance_time_s"]
+    names = ["step_time_s", "drop_deg", "drop_from_neutral_deg", "excursion_m", "stance_time_s",
+             "obliquity_range_deg", "rotation_range_deg", "tilt_range_deg"]
     out = {}
     for side in (LEFT, RIGHT):
         m = steps.usable(side)
         out[side] = {n: getattr(steps, n)[m] for n in names}
-        out[side]["stance_time_s"] = out[side]["stance_time_s"][~np.isnan(out[side]["stance_time_s"])]
+        for n in ("stance_time_s", "rotation_range_deg", "tilt_range_deg"):  # NaN where not measured
+            out[side][n] = out[side][n][~np.isnan(out[side][n])]
     return out
 
 
@@ -178,6 +193,9 @@ _STEP_ROWS = {
     "drop_deg": ("contralateral pelvic drop", "deg"),
     "drop_from_neutral_deg": ("drop below standing neutral", "deg"),
     "excursion_cm": ("lateral shift toward stance side", "cm"),
+    "obliquity_range_deg": ("obliquity range", "deg"),
+    "rotation_range_deg": ("rotation range", "deg"),
+    "tilt_range_deg": ("tilt range", "deg"),
 }
 _HOLD_ROWS = {
     "holds": ("holds (stance side)", ""),
@@ -243,7 +261,8 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     if progress:
         progress(0.8)
     steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
-                         series.valid, rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
+                         series.valid, rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate),
+                         tilt_deg=series.tilt_deg, rotation_deg=series.rotation_deg)
     holds = detect_single_leg(series.t_s, series.tilt_deg, series.obliquity_deg, series.rotation_deg,
                               series.shift_m, series.acc_prog_mps2, rate)
     result = SessionAnalysis(rate, calibration, series, steps, holds, thresholds=thresholds)

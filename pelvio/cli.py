@@ -322,6 +322,10 @@ def format_report(path: str, meta: dict, result) -> str:
     for name, s in result.angle_summary().items():
         lines.append(f"{name:<30}{s['median']:>8.1f}{s['p5']:>8.1f}{s['p95']:>8.1f}{s['range']:>8.1f}")
     lines += _side_table("Walking, per stance side", result.summary_rows())
+    gait = result.gait_summary()
+    if gait["steps"] >= 4:
+        lines.append(f"{int(gait['steps'])} steps, cadence {gait['cadence_spm']:.0f} steps/min, regularity "
+                     f"step {gait['step_regularity_ad1']:.2f} / stride {gait['stride_regularity_ad2']:.2f} (1 = identical)")
     lines += _side_table("Single-leg holds, per stance side", result.single_leg_rows())
     lines.append("")
     if result.reps is not None:
