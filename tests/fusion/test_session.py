@@ -1,7 +1,10 @@
 """Session-level walking figures against the simulator: cadence, per-step angle ranges, regularity."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from pelvio.fusion.gait import detect_steps
 from pelvio.fusion.session import analyze
@@ -28,3 +31,18 @@ def test_step_ranges_are_nan_without_the_angles(walk_left_weak):
     s = analyze(walk_left_weak.batch).series
     steps = detect_steps(s.t_s, s.obliquity_deg, s.shift_m, s.acc_prog_mps2, s.valid, walk_left_weak.batch.sampling_rate_hz)
     assert len(steps) > 50 and np.all(np.isnan(steps.tilt_range_deg)) and np.all(np.isnan(steps.rotation_range_deg))
+
+
+@pytest.mark.parametrize("mount", [Rotation.from_euler("z", 90, degrees=True), Rotation.from_euler("x", 180, degrees=True),
+                                   Rotation.from_euler("y", 180, degrees=True)], ids=["turned 90", "upside down", "inside out"])
+def test_whole_analysis_does_not_depend_on_the_mounting(walk_left_weak, mount):
+    """The clip turned on the belt: calibration finds the frame, so steps, sides and drops stay the same."""
+    b = walk_left_weak.batch
+    base = analyze(b)
+    turned = analyze(replace(b, acc_mps2=mount.apply(b.acc_mps2), gyr_rps=mount.apply(b.gyr_rps)))
+    assert len(turned.steps) == len(base.steps)
+    assert np.max(np.abs(turned.steps.ic_s - base.steps.ic_s)) <= 0.02
+    np.testing.assert_array_equal(turned.steps.side, base.steps.side)
+    for side in ("left", "right"):
+        assert turned.side_values()[side]["drop_deg"] == pytest.approx(base.side_values()[side]["drop_deg"], abs=0.3)
+    assert turned.flags == base.flags
