@@ -7,8 +7,9 @@ import``), recorded, read back and analysed with ``analyze_recording``; the step
 again with the yaw rate (``detect_steps(..., yaw_rate_rps=yaw_rate(series.rotation_deg))``, what
 ``session.analyze`` should pass) and turned into the ICs ``pelvio analyze --events`` writes (a bout's
 last contact included; ambiguous sides 'unknown'). Printed per trial and in total: IC recall and
-precision at +-0.25 s within the reference walking bouts, the share of matched, labelled ICs with the
-right side, the 'unknown' share, the median IC and FC timing errors, and Ad1/Ad2 (regularity); raw
+precision at +-0.25 s within the reference walking bouts; the sides twice: the share of labelled
+matched ICs with the right side ('side') and the share of all matched ICs with the right side, an
+'unknown' counted as wrong ('strict'); the 'unknown' share of matched ICs; the median IC and FC timing errors, and Ad1/Ad2 (regularity); raw
 (the headline), then again without the reference's own inconsistent steps (INDIP has the same foot
 twice in a row, or steps far off its bout's median, where it misses or doubles a contact). Then the
 live detector on the same signals (latency, provisional changes) and the mounting check: each trial
@@ -186,7 +187,7 @@ def row(name: str, r: dict, extra: str = "") -> str:
     err = np.median(r["ic_err"]) * 1000 if len(r["ic_err"]) else np.nan
     return (f"{name:<20}{r['ref']:>8}{r['det']:>7}{r['found'] / max(r['ref'], 1):>8.2f}"
             f"{r['correct'] / max(r['det'], 1):>10.2f}{r['side_ok'] / max(r['side_n'], 1):>7.2f}"
-            f"{r['unknown'] / max(r['correct'], 1):>9.2f}{err:>10.0f}{extra}")
+            f"{r['side_ok'] / max(r['correct'], 1):>8.2f}{r['unknown'] / max(r['correct'], 1):>9.2f}{err:>10.0f}{extra}")
 
 
 def main() -> int:
@@ -232,7 +233,7 @@ def main() -> int:
             live.append(live_latency(*(np.where(usable, x, 0.0) for x in (s.acc_prog_mps2[:, 2], yaw)), rate,
                                      np.where(usable, s.acc_prog_mps2[:, 1], 0.0)))
             mounting.append(f"{name}: {mounting_check(imu)}")
-    head = f"{'trial':<20}{'ref ICs':>8}{'found':>7}{'recall':>8}{'precision':>10}{'side':>7}{'unknown':>9}{'IC err ms':>10}"
+    head = f"{'trial':<20}{'ref ICs':>8}{'found':>7}{'recall':>8}{'precision':>10}{'side':>7}{'strict':>8}{'unknown':>9}{'IC err ms':>10}"
     print("Raw, against every INDIP initial contact (the headline):")
     print(head + f"{'FC err ms':>10}{'Ad1':>6}{'Ad2':>6}  calibration")
     for kind in ("raw", "consistent"):
@@ -246,7 +247,8 @@ def main() -> int:
               + (f"   IC |error| median {np.median(np.abs(ic_all)) * 1000:.0f} ms" if len(ic_all) else ""))
     fc_all = np.concatenate(fc_err)
     print(f"\nFC |error| median {np.median(np.abs(fc_all)) * 1000:.0f} ms (n={len(fc_all)}, within +-0.25 s); "
-          f"side 'unknown' = ambiguous, not counted in the side share")
+          f"side: right share of labelled matched ICs ('unknown' = ambiguous, left out); strict: right share of "
+          f"all matched ICs, 'unknown' counted as wrong")
     print(f"detect_steps: {sum(n for _, n in timing) / sum(t for t, _ in timing) / 1e6:.1f} M samples/s")
     print(live_summary("live StepDetector on these trials (detect_steps' signals, 0.05 s chunks)", live))
     print("mounting (event detector on the trial rotated in software):")

@@ -6,6 +6,7 @@ import pytest
 from pelvio.fusion.events import (
     PROVISIONAL_S,
     StepDetector,
+    _pooled_sides,
     detect_events,
     earth_signals,
 )
@@ -106,3 +107,16 @@ def test_live_provisional_events_come_within_half_a_second(two_walks):
 def test_no_steps_in_quiet_standing():
     m = simulate(SimConfig(activity="stand", duration_s=20.0, calibration_prelude=False)).measured
     assert len(_events(m.acc_mps2, m.gyr_rps, m.sampling_rate_hz)) == 0
+
+
+def test_side_vote_overrules_one_odd_cue_and_marks_only_weak_votes():
+    """A step whose own cues contradict a clear alternating vote keeps the vote's side; a step whose cues
+    cancel with nothing to pool, or without any cue, is ambiguous rather than guessed."""
+    alternating = np.where(np.arange(9) % 2 == 0, 1.0, -1.0)
+    cues = np.column_stack([alternating, 0.5 * alternating])
+    cues[4] *= -1  # a right step whose own cues both say left
+    right, ambiguous, _ = _pooled_sides(cues, np.zeros(9, int))
+    np.testing.assert_array_equal(right, alternating > 0)
+    assert not ambiguous.any()
+    right, ambiguous, _ = _pooled_sides(np.array([[1.0, -1.0], [0.0, 0.0]]), np.array([0, 1]))
+    assert ambiguous.all()
