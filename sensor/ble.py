@@ -197,11 +197,31 @@ class LinkStats:
     mtu: int
     gaps: tuple[LinkGap, ...]
     last_error: str
+    battery_pct: float = math.nan
+    """Charge from the standard Battery Service, read at each connection (NaN: the sensor has none)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["gaps"] = [asdict(g) for g in self.gaps]
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+
+
+async def _battery_pct(client: BleakClient) -> float:
+    """The standard Battery Level (0-100 %), or NaN when the sensor does not serve it or the read fails:
+    a missing battery figure must never stop the stream."""
+    from bleak.exc import BleakError
+
+    char = client.services.get_characteristic(BATTERY_LEVEL_UUID)
+    if char is None or "read" not in char.properties:
+        return math.nan
+    try:
+        value = await client.read_gatt_char(char)
+    except (BleakError, OSError, TimeoutError, NotImplementedError):
+        return math.nan
+    return float(value[0]) if len(value) >= 1 and value[0] <= 100 else math.nan
 
 
 class BleSource:
@@ -257,6 +277,7 @@ class BleSource:
         self._notifications = 0
         self._overflows = 0
         self._mtu = 0
+        self._battery_pct = math.nan
         self._gaps: list[LinkGap] = []
         self._last_error = ""
         self._fatal: Exception | None = None
@@ -329,7 +350,7 @@ class BleSource:
         return LinkStats(state=str(self._state), address=self.address or "", name=self.name,
                          connects=self._connects, failures=self._failures, notifications=self._notifications,
                          overflows=self._overflows, rate_hz=rate, jitter_ms=jitter, mtu=self._mtu,
-                         gaps=tuple(self._gaps), last_error=self._last_error)
+                         gaps=tuple(self._gaps), last_error=self._last_error, battery_pct=self._battery_pct)
 
     # -- lifecycle
 
@@ -485,6 +506,7 @@ class BleSource:
             await client.start_notify(uuid, self._on_notification if uuid == gatt.notify else self._on_response)
         for uuid, payload in self._start:
             await self._write(client, uuid, payload)
+        self._battery_pct = await _battery_pct(client)
 
     async def _write(self, client: BleakClient, uuid: str, payload: bytes) -> None:
         char = client.services.get_characteristic(uuid)

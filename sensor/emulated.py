@@ -42,7 +42,13 @@ from bumble import gatt_client
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration, Peer
-from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.gatt import (
+    GATT_BATTERY_LEVEL_CHARACTERISTIC,
+    GATT_BATTERY_SERVICE,
+    Characteristic,
+    CharacteristicValue,
+    Service,
+)
 from bumble.hci import Address
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -319,8 +325,10 @@ class EmulatedSensor:
     """
 
     def __init__(self, radio: VirtualRadio, config: SimConfig, *, name: str | None = None,
-                 impairments: Impairments | None = None, speed: float = 1.0) -> None:
+                 impairments: Impairments | None = None, speed: float = 1.0, battery_pct: int | None = 87) -> None:
         self.radio = radio
+        self.battery_pct = battery_pct
+        """Served by the standard Battery Service (0x180F) when not None, as most sensors do."""
         self.config = config
         self.profile = load_profile(config.profile)
         self.name = name or (self.profile.advertised_names[0] + "68" if self.profile.advertised_names
@@ -417,6 +425,10 @@ class EmulatedSensor:
         self._device = device
         device.gatt_server.max_mtu = self.impairments.mtu
         device.add_service(self._service())
+        if self.battery_pct is not None:
+            props = Characteristic.Properties
+            device.add_service(Service(GATT_BATTERY_SERVICE, [Characteristic(
+                GATT_BATTERY_LEVEL_CHARACTERISTIC, props.READ, Characteristic.READABLE, bytes([self.battery_pct]))]))
         assert self._notify_char is not None
         self._notify_char.on(Characteristic.EVENT_SUBSCRIPTION, self._on_subscription)
         device.on(Device.EVENT_CONNECTION, self._on_connection)

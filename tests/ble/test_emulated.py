@@ -7,6 +7,7 @@ supervisor, ``SensorStream``, ``PelvisPipeline`` and ``RecordingWriter`` all run
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -89,6 +90,7 @@ def test_live_session_records_every_frame_across_a_reconnect(tmp_path):
     finally:
         live.stop()
     assert stats.link is not None and stats.link.state == "streaming" and stats.running
+    assert stats.link.battery_pct == sensor.battery_pct  # the standard Battery Service, read on connecting
     assert not live.alive and source.state == LinkState.STOPPED
 
     rec = read_recording(path)
@@ -113,7 +115,7 @@ async def test_each_emulated_profile_streams_and_recovers(profile: str):
     rate_hz = load_profile(profile).rate.default_hz
     config = SimConfig(duration_s=None, sampling_rate_hz=rate_hz, seed=1, profile=profile, jitter_s=0.005)
     radio = VirtualRadio()
-    sensor = EmulatedSensor(radio, config)
+    sensor = EmulatedSensor(radio, config, battery_pct=None)  # no Battery Service: the link shows none
     peripheral = asyncio.create_task(sensor.run())
     try:
         t0 = time.monotonic()
@@ -144,6 +146,7 @@ async def test_each_emulated_profile_streams_and_recovers(profile: str):
         sensor.pause()
         await asyncio.sleep(0.2)
         await pump(lambda: True)
+        assert math.isnan(source.stats.battery_pct)
         source.stop()
         await task
     finally:
