@@ -1,6 +1,7 @@
 """Dashboard server cost and latency: a live simulated 200 Hz session with one headless browser open.
 
-Run: ``python benchmarks/bench_dashboard.py [--minutes 10] [--warmup-s 60]``. Not collected by pytest.
+Run: ``python benchmarks/bench_dashboard.py [--minutes 10] [--warmup-s 60] [--baseline-s 60]``. Not
+collected by pytest.
 
 Measures, after the warm-up:
 * server CPU as % of one core (utime + stime of the server process from /proc, sampled every second);
@@ -9,7 +10,12 @@ Measures, after the warm-up:
   sample's packet arrived (``LiveSession.newest_arrival_wall_s``, caption "Newest sample HH:MM:SS.mmm");
   a MutationObserver in the page stamps ``Date.now()`` at the next animation frame after that text
   changes. Server and browser share this machine's clock, so the difference is the latency;
-* screen updates per second (changes of that caption).
+* screen updates per second (changes of that caption);
+* contact-to-screen latency of the step strip: the strip prints, for the newest contact, the wall time at
+  which that contact's sample arrived; the same observer stamps the first frame showing each new
+  contact (the core's detection delay included);
+* the core alone: the same 200 Hz simulated session without Streamlit, for ``--baseline-s`` seconds,
+  so the dashboard's own share of the server CPU can be told apart from the processing.
 """
 
 from __future__ import annotations
@@ -33,16 +39,26 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_PROBE = r"""
 () => {
-  window.__lat = []; window.__last = "";
+  window.__lat = []; window.__last = ""; window.__steps = []; window.__seen = [];
   const re = /Newest sample (\d\d):(\d\d):(\d\d)\.(\d{3})/;
+  const step = /last step: \w+(?:, provisional)? at (\d\d):(\d\d):(\d\d)\.(\d{3})/;
+  const wall = (m, now) => { const d = new Date(now); d.setHours(+m[1], +m[2], +m[3], +m[4]); return d.getTime(); };
   new MutationObserver(() => {
-    const m = document.body.innerText.match(re);
-    if (!m || m[0] === window.__last) return;
-    window.__last = m[0];
+    const text = document.body.innerText;
+    const m = text.match(re), s = text.match(step);
+    const fresh = m && m[0] !== window.__last;
+    let contact = null;
+    if (s) {  // a contact counts once: a provisional one may move by a few ms when it becomes final
+      const t = wall(s, Date.now());
+      if (!window.__seen.some(u => Math.abs(u - t) < 150)) { window.__seen.push(t); contact = t; }
+      window.__seen = window.__seen.slice(-20);
+    }
+    if (!fresh && contact === null) return;
+    if (fresh) window.__last = m[0];
     requestAnimationFrame(() => {
-      const now = Date.now(), d = new Date(now);
-      d.setHours(+m[1], +m[2], +m[3], +m[4]);
-      window.__lat.push([now, now - d.getTime()]);
+      const now = Date.now();
+      if (fresh) window.__lat.push([now, now - wall(m, now)]);
+      if (contact !== null) window.__steps.push([now, now - contact]);
     });
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }
@@ -82,10 +98,32 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> N
     raise SystemExit("dashboard did not start")
 
 
+def core_alone_cpu_pct(seconds: float, warmup_s: float = 10.0) -> float:
+    """% of one core used by the live session alone (same simulated 200 Hz walk, no Streamlit)."""
+    import resource
+
+    from pelvio.live import LiveSession
+    from pelvio.sensor.sim import SimConfig
+
+    def used_s() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    session = LiveSession.simulated(SimConfig(activity="walk", duration_s=None, sampling_rate_hz=200.0)).start()
+    try:
+        time.sleep(warmup_s)
+        c0, t0 = used_s(), time.monotonic()
+        time.sleep(seconds)
+        return (used_s() - c0) / (time.monotonic() - t0) * 100.0
+    finally:
+        session.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--warmup-s", type=float, default=60.0)
+    parser.add_argument("--baseline-s", type=float, default=60.0, help="0 skips the core-alone measurement")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -112,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                 samples.append((t, cpu_s(proc.pid), rss_mb(proc.pid)))
                 time.sleep(1.0)
             lat = np.array(page.evaluate("window.__lat"), float)
+            steps = np.array(page.evaluate("window.__steps"), float).reshape(-1, 2)
             caption = page.get_by_text("Newest sample").first.inner_text()
             sample_rate = page.get_by_test_id("stMetric").filter(has_text="Sample rate") \
                 .get_by_test_id("stMetricValue").inner_text()
@@ -141,6 +180,14 @@ def main(argv: list[str] | None = None) -> None:
               f"p95 {np.percentile(lat_warm, 95):.0f} ms, max {lat_warm.max():.0f} ms "
               f"({len(lat_warm)} updates)")
     print(f"screen updates: {len(lat) / span_s:.2f} per second over the whole run")
+    steps_warm = steps[steps[:, 0] >= lat[0, 0] + args.warmup_s * 1000.0][:, 1] if len(lat) else np.array([])
+    if len(steps_warm):
+        print(f"contact-to-screen latency (step strip): median {np.median(steps_warm):.0f} ms, "
+              f"p95 {np.percentile(steps_warm, 95):.0f} ms ({len(steps_warm)} contacts)")
+    if args.baseline_s > 0:
+        core = core_alone_cpu_pct(args.baseline_s)
+        print(f"core alone (same session, no Streamlit, {args.baseline_s:g} s): {core:.1f} % of one core; "
+              f"the dashboard's share: {cpu_pct - core:.1f} %")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Pelvio dashboard entry point: ``pelvio dashboard`` (or ``streamlit run``) executes this script.
 
 Settings come from the environment so the launcher, ``streamlit run`` and tests can pass them alike:
-``PELVIO_SOURCE`` (``sim`` by default; the sensor picker overrides it per browser session) and ``PELVIO_RECORDINGS_DIR`` (``recordings``). The view is a
+``PELVIO_SOURCE`` (``sim`` by default; the sensor picker overrides it per browser session), ``PELVIO_RECORDINGS_DIR``
+(``recordings``) and ``PELVIO_SIM_SPEED`` (simulated seconds per second, 1 by default: demos and tests fast-forward). The view is a
 sidebar choice mirrored in the URL (``?view=review``, ``?view=trends``) so a link opens the right one.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -27,17 +29,30 @@ def _privacy_note() -> None:
         st.sidebar.warning(f"Reachable from other machines ({address}): anyone on the network can see this data.")
 
 
+def _sim_speed(text: str) -> float:
+    """``PELVIO_SIM_SPEED`` as a positive number; anything else is reported and ignored."""
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        st.sidebar.warning(f"PELVIO_SIM_SPEED={text!r} is not a positive number; the simulator runs in real time.")
+        return 1.0
+    return speed
+
+
 def main() -> None:
     st.set_page_config(page_title="Pelvio", page_icon="🦴", layout="wide")
     source = os.environ.get("PELVIO_SOURCE", "sim")
     recordings_dir = Path(os.environ.get("PELVIO_RECORDINGS_DIR", "recordings"))
+    sim_speed = _sim_speed(os.environ.get("PELVIO_SIM_SPEED", "1"))
 
     wanted = st.query_params.get("view", "live")
     view = st.sidebar.radio("View", list(VIEWS), index=list(VIEWS).index(wanted) if wanted in VIEWS else 0,
                             format_func=VIEWS.get, key="view", horizontal=True)
     st.query_params["view"] = view
     if view == "live":
-        live.render(source, recordings_dir)
+        live.render(source, recordings_dir, sim_speed=sim_speed)
     elif view == "review":
         review.render(recordings_dir)
     else:

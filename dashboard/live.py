@@ -1,19 +1,23 @@
-"""Live view: current pelvic angles, shift and stream health five times a second, a rolling chart,
-reps and findings when the core provides them, recording, calibration and the sensor picker.
+"""Live view: current pelvic angles, balance and the newest steps five times a second; reps, findings,
+stream health, calibration and a rolling chart once a second; recording and the sensor picker.
 
 The worker (``pelvio.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
 kept across reruns and reloads, stopped when the source settings change (``max_entries=1`` +
-``on_release``). The page only reads its ring buffer; it never touches the signal.
+``on_release``). The page only reads its ring buffer and movement state; it never touches the signal.
+
+Cost: every element a fragment draws is one message from the script thread through the event loop
+to the browser, so the 5 Hz fragment draws a single HTML block (readings, balance bar, step strip,
+newest-sample time); everything that changes more slowly is in the 1 Hz fragment (see
+docs/dashboard.md for the measurements).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+import re
 from pathlib import Path
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
@@ -25,12 +29,15 @@ from pelvio.sensor.sim import ACTIVITIES, SimConfig
 
 CHART_S = 20.0
 """Seconds of history in the rolling chart."""
-REFRESH_S = 0.2
-"""Seconds between updates of the readings."""
-CHART_REFRESH_S = 1.0
-"""Seconds between redraws of the rolling chart."""
+REFRESH_S = 0.18
+"""Seconds between updates of the readings, the balance bar and the step strip (a little under 0.2 s: a
+run now and then starts late, and the view must still update at least 5 times a second)."""
+SLOW_REFRESH_S = 1.0
+"""Seconds between updates of reps, findings, stream health, calibration and the rolling chart."""
 RATES_HZ = (50.0, 100.0, 200.0)
 DEFAULT_PROFILE = "witmotion_wt901ble"
+NOT_A_FINDING = ("Not enough walking",)
+"""Flag lines that say why sides cannot be compared yet: shown as a note, no banner and no sound."""
 CAPTIONS = {"sim": "Simulated sensor — no device connected.",
             "emulated": "Simulated sensor behind an emulated Bluetooth link — the real connection code, "
                         "no device."}
@@ -39,11 +46,12 @@ CAPTIONS = {"sim": "Simulated sensor — no device connected.",
 @st.cache_resource(max_entries=1, on_release=LiveSession.stop, validate=lambda s: s.alive,
                    show_spinner="Starting the sensor…")
 def live_session(source: str, activity: str, weak_side: str | None, drop_deg: float,
-                 rate_hz: float) -> LiveSession:
+                 rate_hz: float, speed: float = 1.0) -> LiveSession:
     """The one running session; a new source or new settings release (stop) the previous one.
 
     ``source``: "sim" (the simulator, direct), "emulated" (the simulator behind the Bluetooth stack)
-    or "ble:ADDRESS/PROFILE" (a real sensor; the simulator settings are then unused). A session
+    or "ble:ADDRESS/PROFILE" (a real sensor; the simulator settings are then unused). ``speed``
+    fast-forwards the direct simulator (simulated seconds per second; demos and tests). A session
     whose thread has died is replaced on the next full run (a page reload).
     """
     if source.startswith("ble:"):
@@ -55,7 +63,7 @@ def live_session(source: str, activity: str, weak_side: str | None, drop_deg: fl
                        weak_side=weak_side, drop_deg=drop_deg)
     if source == "emulated":
         return LiveSession.emulated(config).start()
-    return LiveSession.simulated(config).start()
+    return LiveSession.simulated(config, speed=speed).start()
 
 
 def _sim_settings() -> tuple[str, str | None, float, float]:
@@ -111,13 +119,6 @@ def _recording_controls(session: LiveSession, recordings_dir: Path) -> None:
         st.caption(f"{verb} `{Path(last).name}` in `{recordings_dir}`")
 
 
-def _reading_metric(column: DeltaGenerator, label: str, reading: plots.Reading, help_text: str) -> None:
-    """Magnitude as the value, direction in words below it, in the colour of the side it names."""
-    color = {"left": "blue", "right": "orange"}.get(reading.side or "", "off")
-    column.metric(label, reading.value, reading.words or None, delta_color=color, delta_arrow="off",
-                  help=help_text)
-
-
 def _status_row(session: LiveSession) -> None:
     """Connection status in one line of metrics: link, sample rate, lost frames, reconnects."""
     stats = session.stats
@@ -137,23 +138,18 @@ def _status_row(session: LiveSession) -> None:
                             "battery: not reported by the Bluetooth layer.")
         if link.state in ("reconnecting", "connecting"):
             st.warning(f"Sensor link {link.state}… Values pause until it is back; nothing is lost after it returns.")
-    arrival = session.newest_arrival_wall_s
-    if math.isfinite(arrival):
-        st.caption(f"Newest sample {datetime.fromtimestamp(arrival).strftime('%H:%M:%S.%f')[:-3]} · "
-                   f"{stats.samples} samples")
 
 
-def _movement_panel(movement: LiveMovement | None, exercise: str | None) -> None:
-    """Rep counter, last-rep card, per-side walking figures and a banner for each new finding."""
-    if movement is None:
-        st.caption("Live rep counting and live findings are not available yet: review a recording for reps, "
-                   "per-side figures and findings.")
-        return
+def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
+    """Rep counter, last-rep card, per-side walking figures and a banner for each finding that holds."""
     seen: list[str] = st.session_state.setdefault("live_flags_seen", [])
     for flag in movement.flags:
+        if flag.startswith(NOT_A_FINDING):
+            st.caption(flag)
+            continue
         st.warning(flag, icon="🚩")
-        if flag not in seen:
-            seen.append(flag)
+        if (kind := _finding_kind(flag)) not in seen:
+            seen.append(kind)
             if st.session_state.get("live_sound"):
                 cue.play()
     if exercise is not None:
@@ -179,6 +175,11 @@ def _movement_panel(movement: LiveMovement | None, exercise: str | None) -> None
                                      f"{_num(right.get('step_time_s'), 1.0, ' s', 2)}")
 
 
+def _finding_kind(flag: str) -> str:
+    """The sentence with its numbers masked: a finding whose figures update each step beeps only once."""
+    return re.sub(r"\d+(\.\d+)?", "#", flag)
+
+
 def _num(value: float | None, factor: float, unit: str, digits: int = 1) -> str:
     """``value * factor`` with its unit, or a dash."""
     if value is None or not math.isfinite(value):
@@ -186,33 +187,60 @@ def _num(value: float | None, factor: float, unit: str, digits: int = 1) -> str:
     return f"{value * factor:.{digits}f}{unit}"
 
 
+def _steps_line(session: LiveSession, movement: LiveMovement, newest_t_s: float) -> str:
+    """The step strip, with each contact placed on the wall clock by the arrival of the newest sample."""
+    arrival = session.newest_arrival_wall_s
+    if not (movement.recent_steps and math.isfinite(arrival) and math.isfinite(newest_t_s)):
+        return plots.steps_html(())
+    offset = arrival - newest_t_s / session.speed
+    return plots.steps_html([(offset + t / session.speed, side, provisional)
+                             for t, side, provisional in movement.recent_steps])
+
+
 @st.fragment(run_every=REFRESH_S)
 def _readings_panel(session: LiveSession, exercise: str | None) -> None:
-    """Numbers that must feel live: current angles and shift, stream health (5 Hz, cheap)."""
+    """What must feel live (5 Hz): the angles, the balance bar, the newest steps, the newest sample's time.
+
+    One element per run: a single HTML block (see the module docstring for why).
+    """
+    snap = session.snapshot(0.1)
+    last = {k: float(v[-1]) if len(v) else math.nan for k, v in snap.items()}
+    readings = plots.readings_html([
+        ("Tilt", plots.tilt_reading(last["tilt_deg"]), "Anterior = front of the pelvis down."),
+        ("Obliquity", plots.obliquity_reading(last["obliquity_deg"]), "Which hemipelvis is lower."),
+        ("Rotation", plots.rotation_reading(last["rotation_deg"]), "Which hemipelvis is ahead."),
+        ("Lateral shift", plots.shift_reading(last["shift_m"]), "Sideways pelvis displacement."),
+    ])
+    arrival = session.newest_arrival_wall_s
+    newest = (f"Newest sample {plots.clock(arrival)} · {session.stats.samples} samples"
+              if math.isfinite(arrival) else "Waiting for the first sample…")
+    st.markdown(f"{readings}\n\n{plots.balance_html(last['shift_m'])}\n\n"
+                f"{_steps_line(session, session.movement(exercise), last['t_s'])}\n\n"
+                f'<span style="font-size:.85em;opacity:.7">{newest}</span>', unsafe_allow_html=True)
+
+
+@st.fragment(run_every=SLOW_REFRESH_S)
+def _slow_panel(session: LiveSession, exercise: str | None) -> None:
+    """What can wait a second (1 Hz): reps and findings, stream health, calibration, the rolling chart."""
     stats = session.stats
     if not stats.running:
         reason = f": {stats.error}" if stats.error else "."
         st.error(f"The sensor stopped{reason} Reload the page to restart it.")
-    snap = session.snapshot(1.0)
-    last = {k: float(v[-1]) if len(v) else math.nan for k, v in snap.items()}
-
-    c1, c2, c3, c4 = st.columns(4)
-    _reading_metric(c1, "Tilt", plots.tilt_reading(last["tilt_deg"]), "Anterior = front of the pelvis down.")
-    _reading_metric(c2, "Obliquity", plots.obliquity_reading(last["obliquity_deg"]),
-                    "Which hemipelvis is lower.")
-    _reading_metric(c3, "Rotation", plots.rotation_reading(last["rotation_deg"]), "Which hemipelvis is ahead.")
-    _reading_metric(c4, "Lateral shift", plots.shift_reading(last["shift_m"]), "Sideways pelvis displacement.")
-    st.vega_lite_chart(plots.balance_frame(last["shift_m"]), plots.balance_spec(), width="stretch")
     _movement_panel(session.movement(exercise), exercise)
     _status_row(session)
-    _calibration_panel(session, stats.calibration)
+    _calibration_status(stats.calibration)
     if stats.recording is not None:
         st.caption(f"● Recording `{stats.recording.name}`")
     if stats.recording_error:
         st.error(f"The recording stopped: {stats.recording_error}")
+    chart = plots.angles_long(session.snapshot(CHART_S), int(CHART_S * plots.DISPLAY_RATE_HZ))
+    if chart.empty:
+        st.info("Angles appear once the sensor is calibrated.")
+    else:
+        st.vega_lite_chart(chart, plots.angles_spec(), width="stretch")
 
 
-def _calibration_panel(session: LiveSession, cal: CalibrationState) -> None:
+def _calibration_status(cal: CalibrationState) -> None:
     """The guided calibration: what to do now and how far along, or the quality once done."""
     if cal.step == "done":
         quality = "" if cal.quality is None else f" (quality {cal.quality:.2f})"
@@ -222,24 +250,20 @@ def _calibration_panel(session: LiveSession, cal: CalibrationState) -> None:
         st.progress(min(max(cal.progress, 0.0), 1.0))
         if cal.refusal:
             st.warning(f"Calibration refused: {cal.refusal}. Start again by standing still.")
-    method = st.radio("Calibrate by", ["walk", "tilt"], horizontal=True, key="cal_method",
+
+
+def _calibration_controls(session: LiveSession) -> None:
+    """Method and restart button; outside the fragments, which need not redraw widgets that rarely change."""
+    c1, c2 = st.columns([3, 1])
+    method = c1.radio("Calibrate by", ["walk", "tilt"], horizontal=True, key="cal_method",
                       format_func={"walk": "walking 10 steps", "tilt": "3 forward pelvic tilts"}.get)
-    if st.button("Recalibrate", key="recalibrate", help="Stand still, then walk or tilt as asked."):
+    if c2.button("Recalibrate", key="recalibrate", help="Stand still, then walk or tilt as asked."):
         session.recalibrate(method)
 
 
-@st.fragment(run_every=CHART_REFRESH_S)
-def _chart_panel(session: LiveSession) -> None:
-    """The rolling chart redraws less often: drawing it is what costs the browser CPU."""
-    chart = plots.angles_long(session.snapshot(CHART_S), int(CHART_S * plots.DISPLAY_RATE_HZ))
-    if chart.empty:
-        st.info("Angles appear once the sensor is calibrated.")
-    else:
-        st.vega_lite_chart(chart, plots.angles_spec(), width="stretch")
-
-
-def render(source: str, recordings_dir: Path) -> None:
-    """Draw the live view for ``source`` ("sim", "emulated" or "ble:ADDRESS/PROFILE")."""
+def render(source: str, recordings_dir: Path, *, sim_speed: float = 1.0) -> None:
+    """Draw the live view for ``source`` ("sim", "emulated" or "ble:ADDRESS/PROFILE"); ``sim_speed``
+    fast-forwards the direct simulator."""
     st.title("Live")
     source = sensors.picker(source)
     real = source.startswith("ble:")
@@ -252,11 +276,13 @@ def render(source: str, recordings_dir: Path) -> None:
     st.sidebar.toggle("Sound cue on a new finding", value=False, key="live_sound",
                       help="A short beep for people who cannot look at the screen mid-set.")
     try:
-        session = live_session(source, *settings)
+        session = live_session(source, *settings, sim_speed if source == "sim" else 1.0)
     except PelvioError as exc:
         st.error(f"{exc}. Use “Forget this sensor” in the sidebar to go back to the simulated sensor.")
         return
-    st.caption(f"Sensor {source.removeprefix('ble:')}" if real else CAPTIONS[source])
+    caption = f"Sensor {source.removeprefix('ble:')}" if real else CAPTIONS[source]
+    st.caption(caption + (f" Running {session.speed:g}× faster than real time." if session.speed != 1 else ""))
     _readings_panel(session, exercise)
-    _chart_panel(session)
+    _slow_panel(session, exercise)
+    _calibration_controls(session)
     _recording_controls(session, recordings_dir)

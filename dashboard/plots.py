@@ -8,7 +8,9 @@ way to redraw several times a second (see the dashboard notes).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ LEFT_COLOR = "#0072B2"
 """Okabe-Ito blue: everything about the left side."""
 RIGHT_COLOR = "#E69F00"
 """Okabe-Ito orange: everything about the right side."""
+SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR}
 
 ANGLES: dict[str, tuple[str, str]] = {
     "tilt_deg": ("Tilt", "#009E73"),
@@ -124,36 +127,68 @@ def angles_spec(*, height: int = 110, width: int = 720, x_title: str = "time (s)
     }
 
 
-def balance_frame(shift_m: float) -> pd.DataFrame:
-    """One bar from the centre to the current shift, coloured by the side it leans to."""
-    cm = shift_m * 100.0 if math.isfinite(shift_m) else 0.0
-    return pd.DataFrame({"shift_cm": [cm], "side": ["left" if cm >= 0 else "right"]})
-
-
-def balance_spec(range_cm: float = 5.0) -> dict[str, Any]:
-    """Shift seen from behind the subject: left (L) on the left. Values beyond the range are clipped.
-
-    The height includes the axis (Streamlit fits the whole chart into it), hence 70 px for a 20 px bar.
+def readings_html(readings: Sequence[tuple[str, Reading, str]]) -> str:
+    """The large live readings, (label, reading, help) each: value big, direction in words below it in
+    the colour of the side it names. One HTML block (a grid that wraps on a narrow window) instead of
+    one metric element per reading: each element is a message per update (see ``pelvio.dashboard.live``).
     """
-    return {
-        "height": 70,
-        "encoding": {"x": {
-            "field": "shift_cm", "type": "quantitative",
-            "scale": {"domain": [-range_cm, range_cm], "reverse": True},
-            "axis": {"title": None, "tickCount": 5, "labelExpr":
-                     "datum.value > 0 ? datum.value + ' L' : datum.value < 0 ? -datum.value + ' R' : '0 cm'"},
-        }},
-        "layer": [
-            {"mark": {"type": "bar", "size": 20, "clip": True},
-             "encoding": {
-                 "x2": {"datum": 0},
-                 "color": {"field": "side", "type": "nominal", "legend": None,
-                           "scale": {"domain": ["left", "right"], "range": [LEFT_COLOR, RIGHT_COLOR]}},
-             }},
-            {"mark": {"type": "rule", "color": "#444", "strokeWidth": 2},
-             "encoding": {"x": {"datum": 0, "type": "quantitative"}}},
-        ],
-    }
+    cells = []
+    for label, reading, help_text in readings:
+        color = SIDE_COLORS.get(reading.side or "", "inherit")
+        words = reading.words or "&nbsp;"
+        cells.append(f'<div title="{help_text}" data-reading="{label}"><div style="font-size:.9em">{label}</div>'
+                     f'<div style="font-size:2.4em;line-height:1.2">{reading.value}</div>'
+                     f'<div style="font-weight:600;color:{color}">{words}</div></div>')
+    return ('<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(9em,1fr));gap:.5em 1em">'
+            + "".join(cells) + "</div>")
+
+
+def balance_html(shift_m: float, range_cm: float = 5.0) -> str:
+    """Left/right balance bar of the lateral shift, seen from behind (left on the left), as inline HTML.
+
+    HTML rather than a chart: it travels in the same message as the step strip, which keeps the
+    five-times-a-second update cheap. Shifts beyond ``range_cm`` fill the half bar.
+    """
+    cm = shift_m * 100.0 if math.isfinite(shift_m) else 0.0
+    pct = min(abs(cm) / range_cm, 1.0) * 50.0
+    color, anchor = (LEFT_COLOR, "right") if cm >= 0 else (RIGHT_COLOR, "left")
+    return (f'<div style="display:flex;align-items:center;gap:.5em;font-size:.85em">'
+            f'<span style="color:{LEFT_COLOR}">{range_cm:g} cm L</span>'
+            f'<div title="lateral shift {abs(cm):.1f} cm" style="position:relative;flex:1;height:18px;'
+            f'background:rgba(128,128,128,.15);border-radius:3px">'
+            f'<div style="position:absolute;top:0;bottom:0;{anchor}:50%;width:{pct:.1f}%;background:{color}"></div>'
+            f'<div style="position:absolute;top:-3px;bottom:-3px;left:calc(50% - 1px);width:2px;'
+            f'background:#444"></div></div>'
+            f'<span style="color:{RIGHT_COLOR}">{range_cm:g} cm R</span></div>')
+
+
+def clock(wall_s: float) -> str:
+    """``HH:MM:SS.mmm`` local time of a ``time.time()`` value."""
+    return datetime.fromtimestamp(wall_s).strftime("%H:%M:%S.%f")[:-3]
+
+
+def steps_html(steps: Sequence[tuple[float, str, bool]]) -> str:
+    """Strip of the newest contacts (oldest first) and the last one in words, as inline HTML.
+
+    ``steps``: (arrival time of the contact's sample as ``time.time()``, stance side or "unknown",
+    provisional). Final contacts are filled in their side's colour; provisional ones are outlined and
+    marked "?" after the letter, since the detector may still move them or change their side.
+    """
+    if not steps:
+        return "Steps: none detected yet"
+    badges = []
+    for wall_s, side, provisional in steps:
+        color = SIDE_COLORS.get(side, "#888888")
+        letter = {"left": "L", "right": "R"}.get(side, "·") + ("?" if provisional else "")
+        fill = (f"border:2px dashed {color};color:{color}" if provisional
+                else f"border:2px solid {color};background:{color};color:#fff")
+        badges.append(f'<span title="{side} {"provisional " if provisional else ""}contact at {clock(wall_s)}" '
+                      f'style="display:inline-block;min-width:2.2em;text-align:center;margin-right:.25em;'
+                      f'border-radius:4px;font-weight:600;{fill}">{letter}</span>')
+    wall_s, side, provisional = steps[-1]
+    state = ", provisional" if provisional else ""
+    return (f'Steps {"".join(badges)} last step: <b>{side}</b>{state} '
+            f'<span style="opacity:.7">at {clock(wall_s)}</span>')
 
 
 def sides_long(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -188,7 +223,6 @@ def sides_spec(metrics: list[str]) -> dict[str, Any]:
     }
 
 
-SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR}
 REP_COLOR = "#999999"
 
 

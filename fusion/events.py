@@ -294,7 +294,7 @@ CONTEXT_S = 2.0 * CONFIRM_S + LOOKBACK_S + 2 * SIDE_NEIGHBOURS * MAX_STEP_S
 """Samples kept before the newest unconfirmed IC: enough for every rule to see what it sees offline."""
 
 
-PROVISIONAL_S = 0.35
+PROVISIONAL_S = 0.25
 """An IC is shown provisionally once this much signal follows it (its peak, ~50 ms after it, then tops
 the next 0.2 s and its rise is already seen). On the Mobilise-D trials no provisional IC later moved;
 ~13 % changed side (pooled with later steps) and ~6 % were withdrawn (benchmarks/bench_gait_mobgap.py)."""

@@ -24,7 +24,7 @@ REP_WINDOW_S = 30.0
 """Reps are searched in this much recent signal: several reps, so each is judged against its neighbours."""
 REP_EVERY_S = 0.5
 """How often (in signal time) the rep search runs; a rep is counted at most this long after it ends."""
-STEP_EVERY_S = 0.05
+STEP_EVERY_S = 0.1
 """How often (in signal time) the step detector runs: each run scans its whole window, so running it
 per BLE packet would cost several times the orientation filter for no earlier event."""
 RECENT_STEPS = 8
@@ -67,10 +67,15 @@ class MovementTracker:
         """Samples given to the step detector (the yaw rate of the newest sample waits for the next one)."""
         self._pending = GaitEvents(*(np.zeros(0, int),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
         """The last final IC: its step ends at the next final IC of the same bout."""
-        self._steps: list[Steps] = []
+        self._steps = _concat_steps([])
+        """Every final step of the session (a few numbers each)."""
         self._provisional: list[tuple[float, str, bool]] = []
         self._final_recent: list[tuple[float, str, bool]] = []
         self._flags: tuple[str, ...] = ()
+        self._per_step = steps_per_side(self._steps)
+        self._sides = side_medians(self._per_step)
+        self._state: LiveMovement | None = None
+        """The last ``state()``, kept until steps, reps or provisional contacts change."""
         self._exercise: str | None = None
         self._reps: list[tuple] = []
         self._rep_fields: tuple[str, ...] = ()
@@ -128,8 +133,10 @@ class MovementTracker:
         steps = steps_from_events(local, buf.t_s, buf.obliquity_deg, buf.shift_m, usable, buf.valid,
                                   tilt_deg=buf.tilt_deg, rotation_deg=buf.rotation_deg)
         if len(steps):
-            self._steps.append(steps)
-            self._flags = tuple(gait_flags(self.per_step(), self.thresholds))
+            self._steps = _concat_steps([self._steps, steps])
+            self._per_step = steps_per_side(self._steps)
+            self._sides = side_medians(self._per_step)
+            self._flags = tuple(gait_flags(self._per_step, self.thresholds))
         self._final_recent = (self._final_recent + [self._event(buf, ic - self._start, right, amb, False) for
                                                     ic, right, amb in zip(live.final.ic, live.final.right,
                                                                           live.final.ambiguous)])[-RECENT_STEPS:]
@@ -148,7 +155,7 @@ class MovementTracker:
         s = buf[m]
         reps = detect_reps(self._exercise, s.t_s, s.tilt_deg, s.obliquity_deg, s.acc_prog_mps2,
                            self.sampling_rate_hz, shift_m=s.shift_m)
-        ic_s = np.concatenate([st.ic_s for st in self._steps[-3:]] + [np.array([p[0] for p in self._provisional])])
+        ic_s = np.concatenate([self._steps.ic_s, [p[0] for p in self._provisional]])
         reps = reps.without_walking(ic_s)
         counted_end = self._reps[-1][2] if self._reps else -np.inf
         settled = reps.end_s <= s.t_s[-1] - REST_PAD_S  # a rep still ending may yet change; count it once still
@@ -158,13 +165,17 @@ class MovementTracker:
 
     def per_step(self) -> dict[str, dict[str, np.ndarray]]:
         """Usable steps' values per stance side, as ``SessionAnalysis.per_step``."""
-        return steps_per_side(_concat_steps(self._steps))
+        return self._per_step
 
     def state(self) -> LiveMovement:
         last = dict(zip(self._rep_fields, self._reps[-1])) if self._reps else None
-        recent = sorted(self._final_recent + self._provisional)[-RECENT_STEPS:]
-        return LiveMovement(exercise=self._exercise, rep_count=len(self._reps), last_rep=last,
-                            sides=side_medians(self.per_step()), flags=self._flags, recent_steps=tuple(recent))
+        recent = tuple(sorted(self._final_recent + self._provisional)[-RECENT_STEPS:])
+        state = self._state
+        if state is None or state.recent_steps != recent or state.rep_count != len(self._reps) \
+                or state.flags != self._flags or state.exercise != self._exercise:
+            self._state = state = LiveMovement(exercise=self._exercise, rep_count=len(self._reps), last_rep=last,
+                                               sides=self._sides, flags=self._flags, recent_steps=recent)
+        return state
 
 
 def _concat_events(a: GaitEvents, b: GaitEvents) -> GaitEvents:

@@ -1,6 +1,8 @@
 """The real server, started the way users start it, checked in headless Debian Chromium.
 
-One server per module (start-up is the slow part). Screenshots go to tests/artifacts/ (git-ignored).
+One server per module (start-up is the slow part), its simulator fast-forwarded (``PELVIO_SIM_SPEED``)
+so the calibration prelude takes seconds, not a quarter of a minute. Screenshots go to tests/artifacts/
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STARTUP_TIMEOUT_S = 30.0
+SIM_SPEED = "4"
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
@@ -40,11 +43,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(port: int, recordings: Path, *extra: str) -> subprocess.Popen[str]:
+def launch(port: int, recordings: Path, *extra: str, sim_speed: str = "1") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pelvio.dashboard.launch", "--port", str(port),
          "--recordings-dir", str(recordings), *extra],
         cwd=recordings.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PELVIO_SIM_SPEED": sim_speed},
     )
 
 
@@ -67,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sim_recording: Path) -> Ite
     shutil.copy(sim_recording, recordings)
     shutil.copy(sim_recording.with_suffix(".json"), recordings)
     port = free_port()
-    proc = launch(port, recordings)
+    proc = launch(port, recordings, sim_speed=SIM_SPEED)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
@@ -111,6 +115,11 @@ def metric_value(page: Page, label: str):
     return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
 
 
+def reading(page: Page, label: str):
+    """The big value of one live reading (tilt, obliquity...), drawn as HTML by the 5 Hz fragment."""
+    return page.locator(f'[data-reading="{label}"] > div:nth-child(2)')
+
+
 def test_live_view_updates_in_the_browser(page: Page, hosts: set, server):
     url, _, _ = server
     page.goto(f"{url}/?view=live")
@@ -121,14 +130,18 @@ def test_live_view_updates_in_the_browser(page: Page, hosts: set, server):
     page.wait_for_timeout(1000)
     assert int(samples.inner_text()) > first
 
-    tilt = metric_value(page, "Tilt")
+    tilt = reading(page, "Tilt")
     expect(tilt).to_contain_text("°", timeout=30000)  # the simulated walk has calibrated
-    readings = tilt.inner_text(), metric_value(page, "Obliquity").inner_text()
-    expect(metric_value(page, "Obliquity")).not_to_have_text(readings[1], timeout=5000)
+    obliquity = reading(page, "Obliquity").inner_text()
+    expect(reading(page, "Obliquity")).not_to_have_text(obliquity, timeout=5000)
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    last_step = page.get_by_text(re.compile(r"last step: (left|right)"))
+    expect(last_step).to_be_visible(timeout=10000)
+    shown = last_step.inner_text()
+    expect(last_step).not_to_have_text(shown, timeout=5000)  # the strip follows the steps
     ARTIFACTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1400})
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "dashboard_live.png"))
     assert hosts == {"127.0.0.1"}, f"the page contacted other hosts: {hosts}"
 
@@ -153,7 +166,7 @@ def test_recording_made_live_is_shown_in_review(page: Page, server):
     page.goto(f"{url}/?view=live")
     page.get_by_role("button", name="Start recording").click()
     expect(page.get_by_text("● Recording")).to_be_visible(timeout=10000)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(500)  # 2 s of the fast-forwarded walk
     page.get_by_role("button", name="Stop recording").click()
     expect(page.get_by_text("Saved")).to_be_visible(timeout=10000)
     new = set(recordings.glob("*.arrows")) - before
@@ -184,9 +197,13 @@ def test_live_view_on_a_phone_sized_window(browser, server):
     page = context.new_page()
     try:
         page.goto(f"{url}/?view=live")
-        expect(metric_value(page, "Obliquity")).to_be_visible(timeout=15000)
+        expect(reading(page, "Obliquity")).to_be_visible(timeout=15000)
+        boxes = page.evaluate("[...document.querySelectorAll('[data-reading]')].map(e => e.getBoundingClientRect())"
+                              ".map(r => [r.top, r.width])")
+        assert len({round(top) for top, _ in boxes}) >= 2 and min(w for _, w in boxes) > 140, \
+            f"on a phone the readings wrap onto more rows and stay wide enough to read: {boxes}"
         width = page.evaluate("document.querySelector('[data-testid=stMetric]').getBoundingClientRect().width")
-        assert width > 250, "on a phone the readings stack, one per row"
+        assert width > 250, "on a phone the other figures stack, one per row"
         page.wait_for_timeout(1000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard_live_phone.png"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import threading
 import time
@@ -18,7 +19,6 @@ from streamlit.testing.v1 import AppTest
 
 from pelvio.dashboard import report, upload
 from pelvio.fusion.session import analyze_recording
-from pelvio.live import LiveMovement, LiveSession
 from pelvio.record import record_simulation
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
@@ -192,33 +192,61 @@ def test_scan_without_bluetooth_is_a_plain_message():
     assert any("Supported:" in c.value and "WitMotion" in c.value for c in at.sidebar.caption)
 
 
-def test_live_movement_shows_reps_last_rep_and_a_flag_banner(monkeypatch: pytest.MonkeyPatch):
-    """The view side of live reps and findings, against the LiveSession.movement seam."""
-    flag = "When you stand on your right leg your left pelvis drops 6.0°."
-    movement = LiveMovement(
-        exercise="squat", rep_count=3,
-        last_rep={"depth_m": 0.31, "shift_at_bottom_m": -0.02, "obliquity_at_bottom_deg": -1.5,
-                  "eccentric_s": 1.2, "concentric_s": 0.9},
-        sides={"left": {"steps": 12, "drop_deg": 3.0, "step_time_s": 0.55},
-               "right": {"steps": 11, "drop_deg": 6.0, "step_time_s": 0.57}},
-        flags=(flag,))
-    monkeypatch.setattr(LiveSession, "movement", lambda self, exercise=None: movement)
+def live_until(at: AppTest, done, what: str, timeout_s: float = 30.0) -> AppTest:
+    """Re-run the script (as the fragments' timers would) until ``done(at)``: the worker runs meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while not done(at):
+        assert not at.exception, [e.value for e in at.exception]
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:g} s: {[m.value for m in at.metric]}"
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
+def number(text: str) -> float:
+    return float(re.match(r"[-\d.]+", text).group())
+
+
+def test_live_view_shows_reps_last_rep_a_finding_banner_and_the_newest_steps(monkeypatch: pytest.MonkeyPatch):
+    """A real simulated session, fast-forwarded: squats first (reps, last-rep card), then a walk with a
+    weak right side (the finding, its sound cue once, and the step strip)."""
+    monkeypatch.setenv("PELVIO_SIM_SPEED", "20")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     at.query_params["view"] = "live"
+    at.session_state["sim_activity"] = "squat"
+    at.session_state["sim_rate_hz"] = 50.0
     at.session_state["live_sound"] = True
-    at.session_state["live_exercise"] = "squat"
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    values = {m.label: m.value for m in at.metric}
-    assert values["Reps (squat)"] == "3" and values["Last rep depth"] == "31.0 cm"
-    assert values["Shift at bottom"] == "2.0 cm" and values["Tempo down / up"] == "1.2 / 0.9 s"
-    assert values["Pelvic drop L / R stance"] == "3.0° / 6.0°"
-    assert [w.value for w in at.main.warning] == [flag]
+    assert any("20× faster" in c.value for c in at.caption)
+    assert metric(at, "Reps (squat)") == "0"
+    live_until(at, lambda a: metric(a, "Reps (squat)") != "0", "squat rep")
+    assert 20.0 <= number(metric(at, "Last rep depth")) <= 50.0  # the simulated squat goes 35 cm down
+    assert metric(at, "Last rep depth").endswith(" cm")
+    assert re.fullmatch(r"\d\.\d / \d\.\d s", metric(at, "Tempo down / up")), metric(at, "Tempo down / up")
+    assert metric(at, "Obliquity at bottom").endswith("°") and metric(at, "Shift at bottom").endswith("cm")
+    assert not at.main.warning, [w.value for w in at.main.warning]
+
+    at.selectbox(key="sim_activity").set_value("walk")
+    at.selectbox(key="live_exercise").set_value("none")
+    at.selectbox(key="sim_weak_side").set_value("right").run()  # the drop slider is enabled once a side is weak
+    at.slider(key="sim_drop_deg").set_value(6.0).run()
+    assert not any(m.label.startswith("Reps") for m in at.metric)
+    live_until(at, lambda a: any("right leg" in w.value for w in a.main.warning), "finding")
+    banner = next(w.value for w in at.main.warning if "right leg" in w.value)
+    assert "your left pelvis drops" in banner and "weak right gluteus medius" in banner
     assert len(at.get("audio")) == 1, "a new finding plays the cue once"
     at.run()
-    assert len(at.get("audio")) == 0, "the same finding does not beep again"
+    assert len(at.get("audio")) == 0, "the same finding does not beep again when its figures update"
+    left_drop, right_drop = (number(v) for v in metric(at, "Pelvic drop L / R stance").split(" / "))
+    assert right_drop > left_drop + 3.0
+    strip = next(m.value for m in at.markdown if "last step:" in m.value)
+    last = re.search(r"last step: <b>(left|right|unknown)</b>(, provisional)? <span[^>]*>at (\d\d:\d\d:\d\d\.\d{3})",
+                     strip)
+    assert last, strip
+    assert strip.count('title="left') >= 2 and strip.count('title="right') >= 2, "a strip of both sides' contacts"
 
 
-def test_without_core_support_the_live_view_says_reps_are_not_available():
-    at = app("live")
-    assert any("not available yet" in c.value for c in at.caption)
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert len(values) == 1, f"expected one {label!r} metric, got {[m.label for m in at.metric]}"
+    return values[0]

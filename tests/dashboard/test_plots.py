@@ -34,7 +34,18 @@ def test_thin_caps_points_and_keeps_the_newest():
     assert np.all(np.diff(out["x"]) == np.diff(out["x"])[0])
 
 
-def test_balance_bar_colours_the_side_it_leans_to():
-    assert plots.balance_frame(0.02)["side"].item() == "left"
-    assert plots.balance_frame(-0.02)["side"].item() == "right"
-    assert plots.balance_frame(math.nan)["shift_cm"].item() == 0.0
+def test_balance_bar_fills_from_the_centre_toward_the_side_it_leans_to():
+    left = plots.balance_html(0.02)  # 2 cm of a 5 cm half bar: 40 % of 50 %
+    assert f"right:50%;width:20.0%;background:{plots.LEFT_COLOR}" in left
+    assert f"left:50%;width:50.0%;background:{plots.RIGHT_COLOR}" in plots.balance_html(-0.09)  # clipped
+    assert "width:0.0%" in plots.balance_html(math.nan)
+
+
+def test_step_strip_marks_provisional_contacts_and_names_the_last_one():
+    wall = 1_700_000_000.0
+    html = plots.steps_html([(wall, "left", False), (wall + 0.55, "right", False), (wall + 1.1, "left", True)])
+    assert html.count("<span title=") == 3
+    assert f"background:{plots.LEFT_COLOR};color:#fff\">L</span>" in html
+    assert f"dashed {plots.LEFT_COLOR};color:{plots.LEFT_COLOR}\">L?</span>" in html
+    assert f"last step: <b>left</b>, provisional <span style=\"opacity:.7\">at {plots.clock(wall + 1.1)}</span>" in html
+    assert plots.steps_html(()) == "Steps: none detected yet"
