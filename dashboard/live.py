@@ -127,15 +127,16 @@ def _status_row(session: LiveSession) -> None:
     if link is None:
         cols[0].metric("Sensor", "simulated")
     else:
-        cols[0].metric("Sensor", link.state, help=link.last_error or f"{link.name} {link.address}".strip() or None)
+        battery = "" if math.isnan(link.battery_pct) else f", battery {link.battery_pct:.0f} %"
+        cols[0].metric("Sensor", f"{link.state}{battery}",
+                       help=link.last_error or f"{link.name} {link.address}".strip() or None)
     cols[1].metric("Sample rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
     cols[2].metric("Lost frames", f"{stats.lost}", help=f"{stats.malformed} malformed frames skipped")
     if link is None:
         cols[3].metric("Samples", f"{stats.samples}")
     else:
         cols[3].metric("Reconnects", f"{max(link.connects - 1, 0)}",
-                       help=f"Notifications {link.rate_hz:.0f}/s, jitter {link.jitter_ms:.0f} ms; "
-                            "battery: not reported by the Bluetooth layer.")
+                       help=f"Notifications {link.rate_hz:.0f}/s, jitter {link.jitter_ms:.0f} ms.")
         if link.state in ("reconnecting", "connecting"):
             st.warning(f"Sensor link {link.state}… Values pause until it is back; nothing is lost after it returns.")
 

@@ -164,7 +164,9 @@ def test_demo_mode_runs_the_emulated_sensor_through_the_bluetooth_stack(monkeypa
     monkeypatch.setenv("PELVIO_SOURCE", "emulated")
     at = live_app()
     deadline = time.monotonic() + 10.0
-    while metric(at, "Sensor") != "streaming" or "Newest sample" not in " ".join(m.value for m in at.markdown):
+    # the emulated sensor serves the standard Battery Service (87 %)
+    while (metric(at, "Sensor") != "streaming, battery 87 %"
+           or "Newest sample" not in " ".join(m.value for m in at.markdown)):
         assert time.monotonic() < deadline, [m.value for m in at.metric]
         time.sleep(0.2)
         at.run()
