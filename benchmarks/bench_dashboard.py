@@ -28,10 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+from pelvio.dashboard.launch import server_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -86,12 +86,8 @@ def rss_mb(pid: int) -> float:
 def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.read() == b"ok":
-                    return
-        except OSError:
-            pass
+        if server_healthy(url):
+            return
         if proc.poll() is not None:
             break
         time.sleep(0.2)
@@ -102,8 +98,9 @@ def core_alone_cpu_pct(seconds: float, warmup_s: float = 10.0) -> float:
     """% of one core used by the live session alone (same simulated 200 Hz walk, no Streamlit)."""
     import resource
 
-    from pelvio.live import LiveSession
     from pelvio.sensor.sim import SimConfig
+
+    from pelvio.live import LiveSession
 
     def used_s() -> float:
         r = resource.getrusage(resource.RUSAGE_SELF)

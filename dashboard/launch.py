@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.request
 from importlib.resources import files
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -24,6 +25,15 @@ STREAMLIT_FLAGS: dict[str, str] = {
     "client.showErrorDetails": "type",
 }
 """Same values as the packaged ``.streamlit/config.toml`` (a test keeps them equal)."""
+
+
+def server_healthy(url: str) -> bool:
+    """True once a served dashboard at ``url`` answers Streamlit's health check (for launchers and tests)."""
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            return response.read() == b"ok"
+    except OSError:
+        return False
 
 
 def streamlit_argv(*, port: int, address: str, extra_args: list[str] | None = None) -> list[str]:

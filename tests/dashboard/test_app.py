@@ -26,19 +26,6 @@ def live_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "pelvio-live" and t.is_alive()]
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Each test gets its own recordings folder and no worker left over from another test."""
-    monkeypatch.setenv("PELVIO_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    monkeypatch.setenv("PELVIO_SOURCE", "sim")
-    st.cache_resource.clear()
-    yield tmp_path / "recordings"
-    st.cache_resource.clear()  # on_release stops the worker thread
-    deadline = time.monotonic() + 5.0
-    while live_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not live_threads(), "a live worker kept running after its cache entry was released"
-
 
 def metric(at: AppTest, label: str) -> str:
     values = [m.value for m in at.metric if m.label == label]

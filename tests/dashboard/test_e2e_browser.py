@@ -14,12 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from pelvio.dashboard.launch import server_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -75,12 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, sim_recording: Path) -> Ite
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
+        if server_healthy(url):
+            break
         if proc.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"dashboard did not start:\n{stop(proc)}")
         time.sleep(0.2)

@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import shutil
-import threading
 import time
 import tomllib
 import zipfile
@@ -14,7 +13,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pelvio.dashboard import report, upload
@@ -26,17 +24,6 @@ from pelvio.sensor.sim import SimConfig
 APP = str(files("pelvio.dashboard") / "app.py")
 TIMEOUT_S = 20.0
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setenv("PELVIO_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    monkeypatch.setenv("PELVIO_SOURCE", "sim")
-    st.cache_resource.clear()
-    yield tmp_path / "recordings"
-    st.cache_resource.clear()
-    deadline = time.monotonic() + 5.0
-    while any(t.name == "pelvio-live" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def app(view: str) -> AppTest:

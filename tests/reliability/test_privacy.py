@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pelvio.dashboard.launch import server_healthy
 from pelvio.sensor.sim import SimConfig
 
 from pelvio.cli import main
@@ -96,12 +97,8 @@ def test_served_dashboard_opens_no_outbound_connection(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             sample()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
+            if server_healthy(f"http://127.0.0.1:{port}"):
+                break
             assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
             time.sleep(0.02)
         if Path(CHROMIUM).exists():
