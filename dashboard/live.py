@@ -72,8 +72,9 @@ def _sim_settings() -> tuple[str, str | None, float, float]:
                                     format_func=lambda a: a.replace("_", " "),
                                     help="Every simulated session starts with 5 s of standing and 10 steps, "
                                          "which calibrate the sensor.")
-    side = st.sidebar.selectbox("Weak side", ("none", "left", "right"), key="sim_weak_side")
-    drop = st.sidebar.slider("Pelvic drop on the weak side (°)", 0.0, 15.0, 0.0, 0.5,
+    # a newcomer's first session shows what Pelvio is for: a right-side weakness it will flag
+    side = st.sidebar.selectbox("Weak side", ("none", "left", "right"), index=2, key="sim_weak_side")
+    drop = st.sidebar.slider("Pelvic drop on the weak side (°)", 0.0, 15.0, 5.0, 0.5,
                              key="sim_drop_deg", disabled=side == "none")
     rate = st.sidebar.selectbox("Sampling rate (Hz)", RATES_HZ, index=1, key="sim_rate_hz",
                                 format_func=lambda r: f"{r:g}")

@@ -335,15 +335,13 @@ class LiveSession:
         while not self._stop.is_set():
             start_s, stop_s = block * self.block_s, (block + 1) * self.block_s
             block += 1
-            parts: list[ImuBatch] = []
-            newest_s = math.nan
-            for arrival_s, payload in self.source.packets(start_s, stop_s):
-                if self._wait_until(t0 + arrival_s / self.speed):
-                    return
-                parts.append(self._stream.feed(payload, arrival_s))
-                newest_s = arrival_s
+            # The block's packets are processed together at its end, as they would be after arriving one
+            # by one: each carries its own arrival time, so one wake-up per block does (not one per packet).
             if self._wait_until(t0 + stop_s / self.speed):
                 return
+            packets = self.source.packets(start_s, stop_s)
+            parts = [self._stream.feed(payload, arrival_s) for arrival_s, payload in packets]
+            newest_s = packets[-1][0] if packets else math.nan
             self._consume(parts, t0_wall + newest_s / self.speed)
 
     def _push_loop(self, source: PushSource) -> None:
