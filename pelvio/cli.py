@@ -324,7 +324,7 @@ def format_report(path: str, meta: dict, result) -> str:
     lines += _side_table("Walking, per stance side", result.summary_rows())
     gait = result.gait_summary()
     if gait["steps"] >= 4:
-        lines.append(f"{int(gait['steps'])} steps, cadence {gait['cadence_spm']:.0f} steps/min, regularity "
+        lines.append(f"\n{int(gait['steps'])} steps, cadence {gait['cadence_spm']:.0f} steps/min, regularity "
                      f"step {gait['step_regularity_ad1']:.2f} / stride {gait['stride_regularity_ad2']:.2f} (1 = identical)")
     lines += _side_table("Single-leg holds, per stance side", result.single_leg_rows())
     lines.append("")
