@@ -24,7 +24,7 @@ REP_WINDOW_S = 30.0
 """Reps are searched in this much recent signal: several reps, so each is judged against its neighbours."""
 REP_EVERY_S = 0.5
 """How often (in signal time) the rep search runs; a rep is counted at most this long after it ends."""
-STEP_EVERY_S = 0.1
+STEP_EVERY_S = 0.05
 """How often (in signal time) the step detector runs: each run scans its whole window, so running it
 per BLE packet would cost several times the orientation filter for no earlier event."""
 RECENT_STEPS = 8
