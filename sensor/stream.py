@@ -211,6 +211,10 @@ class _Pairer:
         self._rows = {c: np.zeros((0, 3)) for c in CHANNELS}
         self._times = {c: np.zeros(0) for c in CHANNELS}
 
+    @property
+    def empty(self) -> bool:
+        return not any(len(k) for k in self._keys.values())
+
     def push(self, channel: str, keys: np.ndarray, rows: np.ndarray, times: np.ndarray) -> int:
         """Queue rows; returns how many old rows were dropped because the other channel never came."""
         self._keys[channel] = np.concatenate([self._keys[channel], keys])
@@ -286,6 +290,7 @@ class SensorStream:
             return ImuBatch.empty(self.sampling_rate_hz)
         for off, why in decoded.malformed:
             self._error(off, why)
+        channel = {}
         for c in CHANNELS:
             rows = decoded.values[c]
             if self.device_clock is not None and len(rows):
@@ -294,10 +299,16 @@ class SensorStream:
                 keys = np.arange(self._arrived[c], self._arrived[c] + len(rows), dtype=np.int64)
                 times = np.zeros(len(rows))
             self._arrived[c] += len(rows)
-            dropped = self._pairer.push(c, keys, rows, times)
-            if dropped:
-                self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
-        keys, acc, gyr, times = self._pairer.pop()
+            channel[c] = keys, rows, times
+        (acc_keys, acc, acc_times), (gyr_keys, gyr, _) = channel["acc"], channel["gyr"]
+        if self._pairer.empty and np.array_equal(acc_keys, gyr_keys):
+            keys, times = acc_keys, acc_times  # both in one frame (most devices): nothing to wait for
+        else:
+            for c, (keys, rows, times) in channel.items():
+                dropped = self._pairer.push(c, keys, rows, times)
+                if dropped:
+                    self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
+            keys, acc, gyr, times = self._pairer.pop()
         plausible = (np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
                      & (np.abs(acc) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr) <= MAX_GYR_RPS).all(axis=1))
         if not plausible.all():  # a corrupt float frame: one NaN would spread through every filter state
