@@ -171,8 +171,8 @@ class MovementTracker:
         last = dict(zip(self._rep_fields, self._reps[-1])) if self._reps else None
         recent = tuple(sorted(self._final_recent + self._provisional)[-RECENT_STEPS:])
         state = self._state
-        if state is None or state.recent_steps != recent or state.rep_count != len(self._reps) \
-                or state.flags != self._flags or state.exercise != self._exercise:
+        if (state is None or state.recent_steps != recent or state.rep_count != len(self._reps)
+                or state.sides is not self._sides or state.flags != self._flags or state.exercise != self._exercise):
             self._state = state = LiveMovement(exercise=self._exercise, rep_count=len(self._reps), last_rep=last,
                                                sides=self._sides, flags=self._flags, recent_steps=recent)
         return state
