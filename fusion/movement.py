@@ -28,6 +28,9 @@ STEP_EVERY_S = 0.05
 """How often (in signal time) the step detector runs: each run scans its whole window, so running it
 per BLE packet would cost several times the orientation filter for no earlier event."""
 RECENT_STEPS = 8
+LIVE_STEPS = 200
+"""Per-side figures and findings live are over the newest this many steps (about 3-4 minutes of walking):
+what the person is doing now, at a cost that does not grow with the session (the review has them all)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class LiveMovement:
     """Newest rep, ``pelvio.fusion.reps.Reps`` field names: depth_m, shift_at_bottom_m,
     obliquity_at_bottom_deg, eccentric_s, concentric_s."""
     sides: dict[str, dict[str, float]]
-    """Running walking figures per stance side, ``SessionAnalysis.side_values`` keys (steps, drop_deg...)."""
+    """Walking figures per stance side over the newest ``LIVE_STEPS`` steps, ``SessionAnalysis.side_values``
+    keys (steps, drop_deg...)."""
     flags: tuple[str, ...]
     """Findings that hold now, plain sentences as ``SessionAnalysis.flags``."""
     recent_steps: tuple[tuple[float, str, bool], ...] = ()
@@ -52,12 +56,14 @@ class MovementTracker:
     """Steps and reps of one live stream; ``update`` with each ``PelvisPipeline.update`` result.
 
     Holds a bounded window of the series (``REP_WINDOW_S`` plus the detector's confirmation delay),
-    and the per-step values of the whole session (a few numbers per step).
+    and the per-step values of the newest ``LIVE_STEPS`` steps: its cost does not grow with the session.
     """
 
-    def __init__(self, sampling_rate_hz: float, *, thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> None:
+    def __init__(self, sampling_rate_hz: float, *, thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
+                 live_steps: int = LIVE_STEPS) -> None:
         self.sampling_rate_hz = float(sampling_rate_hz)
         self.thresholds = thresholds
+        self.live_steps = live_steps
         self._detector = StepDetector(self.sampling_rate_hz)
         self._keep = int(np.ceil((REP_WINDOW_S + 10.0) * self.sampling_rate_hz))
         self._buf: PelvisSeries | None = None
@@ -68,7 +74,7 @@ class MovementTracker:
         self._pending = GaitEvents(*(np.zeros(0, int),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
         """The last final IC: its step ends at the next final IC of the same bout."""
         self._steps = _concat_steps([])
-        """Every final step of the session (a few numbers each)."""
+        """The newest ``LIVE_STEPS`` final steps."""
         self._provisional: list[tuple[float, str, bool]] = []
         self._final_recent: list[tuple[float, str, bool]] = []
         self._flags: tuple[str, ...] = ()
@@ -133,7 +139,7 @@ class MovementTracker:
         steps = steps_from_events(local, buf.t_s, buf.obliquity_deg, buf.shift_m, usable, buf.valid,
                                   tilt_deg=buf.tilt_deg, rotation_deg=buf.rotation_deg)
         if len(steps):
-            self._steps = _concat_steps([self._steps, steps])
+            self._steps = _concat_steps([self._steps, steps], keep_last=self.live_steps)
             self._per_step = steps_per_side(self._steps)
             self._sides = side_medians(self._per_step)
             self._flags = tuple(gait_flags(self._per_step, self.thresholds))
@@ -182,8 +188,9 @@ def _concat_events(a: GaitEvents, b: GaitEvents) -> GaitEvents:
     return GaitEvents(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dict__})
 
 
-def _concat_steps(parts: list[Steps]) -> Steps:
+def _concat_steps(parts: list[Steps], keep_last: int | None = None) -> Steps:
     names = Steps.__dataclass_fields__
     if not parts:
         return Steps(**{k: np.zeros(0, bool if k in ("ambiguous", "valid") else float) for k in names})
-    return Steps(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
+    tail = slice(-keep_last if keep_last else None, None)
+    return Steps(**{k: np.concatenate([getattr(p, k) for p in parts])[tail] for k in names})

@@ -10,10 +10,10 @@ from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.sensor.sim import SimConfig
 
 
-def _live(batch, exercise=None, packet=10):
+def _live(batch, exercise=None, packet=10, **tracker_options):
     """Feed the live pipeline and the tracker packet by packet; when each contact was first shown."""
     rate = batch.sampling_rate_hz
-    pipeline, tracker = PelvisPipeline(rate), MovementTracker(rate)
+    pipeline, tracker = PelvisPipeline(rate), MovementTracker(rate, **tracker_options)
     tracker.set_exercise(exercise)
     parts, first_shown = [], {}
     for chunk in batch.chunks(packet):
@@ -46,6 +46,18 @@ def test_live_steps_equal_offline_steps_of_the_same_series(right_weak_walk):
         k = len(per_live[side]["drop_deg"])
         np.testing.assert_array_equal(per_live[side]["drop_deg"], offline.drop_deg[m][:k])
         np.testing.assert_array_equal(per_live[side]["step_time_s"], offline.step_time_s[m][:k])
+
+
+def test_live_figures_are_over_the_newest_steps(right_weak_walk):
+    """A session's cost must not grow with its length: live figures cover the newest ``live_steps`` steps."""
+    limited, _, _ = _live(right_weak_walk.batch, live_steps=20)
+    full, _, _ = _live(right_weak_walk.batch)
+    sides = limited.state().sides
+    assert sides["left"]["steps"] + sides["right"]["steps"] <= 20 < full.state().sides["left"]["steps"]
+    for side in ("left", "right"):
+        kept = limited.per_step()[side]["drop_deg"]
+        assert len(kept) >= 5  # about half of the 20, less steps with lost samples
+        np.testing.assert_array_equal(kept, full.per_step()[side]["drop_deg"][-len(kept):])
 
 
 def test_contacts_are_shown_within_half_a_second(decode):
