@@ -14,15 +14,21 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-
-from pelvio.live import LiveSession
+from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.ble import LinkState, RetryPolicy, scan, start_writes, stop_writes
-from pelvio.sensor.emulated import EmulatedSensor, Impairments, VirtualRadio, emulated_source
+from pelvio.sensor.emulated import (
+    EmulatedSensor,
+    Impairments,
+    VirtualRadio,
+    emulated_source,
+)
 from pelvio.sensor.profiles import builtin_profile_names, load_profile
 from pelvio.sensor.recording import read_recording
-from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.sim import SimConfig, Simulator
+from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.stream import SensorStream
+from sent_samples import matched_indices, sent_samples
+
+from pelvio.live import LiveSession
 
 RATE_HZ = 100.0
 DOWN_S = 0.5
@@ -43,31 +49,6 @@ def settle(count: Callable[[], int], quiet_s: float = 0.3) -> None:
         time.sleep(0.02)
         if (now := count()) != last:
             last, since = now, time.monotonic()
-
-
-def sent_samples(config: SimConfig, seconds: float) -> ImuBatch:
-    """What the simulator sent in its first ``seconds``, decoded as a central that got the device's
-    answers to the start commands (Polar's FACTOR) would decode it."""
-    sim = Simulator(config)
-    reference = SensorStream(sim.profile, config.sampling_rate_hz)
-    for response in sim.start_responses:
-        reference.on_control_response(response)
-    return ImuBatch.concat([reference.feed(p, a) for a, p in sim.packets(0.0, seconds)], config.sampling_rate_hz)
-
-
-def matched_indices(got: ImuBatch, sent: ImuBatch) -> np.ndarray:
-    """Index in ``sent`` of each sample of ``got``, matched in order by identical values (earliest first).
-
-    Fails unless what arrived is, bit for bit and in order, a part of what was sent.
-    """
-    rows = np.hstack([sent.acc_mps2, sent.gyr_rps])
-    out, j = [], 0
-    for i, row in enumerate(np.hstack([got.acc_mps2, got.gyr_rps])):
-        hits = np.flatnonzero((rows[j:] == row).all(axis=1))
-        assert len(hits), f"received sample {i} ({row}) is not among those sent after sample {j - 1}"
-        j += int(hits[0]) + 1
-        out.append(j - 1)
-    return np.array(out)
 
 
 def test_live_session_records_every_frame_across_a_reconnect(tmp_path):

@@ -24,33 +24,14 @@ from pelvio.sensor.emulated import (
     emulated_source,
 )
 from pelvio.sensor.recording import read_recording
-from pelvio.sensor.sim import SimConfig, Simulator
+from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.stream import SensorStream
+from sent_samples import matched_indices, sent_samples
 
 from pelvio.live import LiveSession
 
 FAST = RetryPolicy(first_delay_s=0.05, max_delay_s=0.2, scan_timeout_s=1.0, connect_attempts=1, max_failures=None)
 RECONNECT_S = 5.0
-
-
-def sent_batch(config: SimConfig, seconds: float) -> ImuBatch:
-    sim = Simulator(config)
-    stream = SensorStream(sim.profile, config.sampling_rate_hz)
-    for response in sim.start_responses:
-        stream.on_control_response(response)
-    return stream.feed_packets(sim.packets(0.0, seconds))
-
-
-def sent_index(got: ImuBatch, sent: ImuBatch) -> np.ndarray:
-    """Index in ``sent`` of every received sample, in order (identical values; fails on anything else)."""
-    rows = np.hstack([sent.acc_mps2, sent.gyr_rps])
-    out, j = [], 0
-    for i, row in enumerate(np.hstack([got.acc_mps2, got.gyr_rps])):
-        hits = np.flatnonzero((rows[j:] == row).all(axis=1))
-        assert len(hits), f"received sample {i} was never sent (after sent sample {j - 1})"
-        j += int(hits[0]) + 1
-        out.append(j - 1)
-    return np.array(out)
 
 
 @pytest.mark.asyncio
@@ -103,7 +84,7 @@ async def test_random_drops_lose_nothing_that_arrived_and_mark_every_gap(profile
     assert stream.stats.frames == sensor.log.intact_frames and stream.stats.malformed == 0, "nothing that arrived is lost"
 
     got = ImuBatch.concat(batches, config.sampling_rate_hz)
-    idx = sent_index(got, sent_batch(config, time.monotonic() - t0 + 1.0))
+    idx = matched_indices(got, sent_samples(config, time.monotonic() - t0 + 1.0))
     sent_step, seq_step = np.diff(idx), np.diff(got.seq)
     missing = sent_step > 1
     assert missing.sum() >= len(returns) // 2, "drops lose the samples sent while the link is down"
