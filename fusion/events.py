@@ -277,7 +277,7 @@ def _pooled_sides(cues: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.n
     jc = np.clip(j, 0, n - 1)
     same = (j >= 0) & (j < n) & (group[jc] == group[:, None])
     c = np.where(same[:, :, None], cues[jc], np.nan)
-    scale = np.nanmedian(np.abs(c), axis=1)
+    scale = _nanmedian_rows(np.abs(c))
     scale = np.where(scale > 0, scale, 1.0)
     scaled = np.clip(c / scale[:, None, :], -2.0, 2.0)
     vote = np.nansum(scaled * np.where(offs % 2 == 0, 1.0, -1.0)[None, :, None], axis=(1, 2))
@@ -285,6 +285,16 @@ def _pooled_sides(cues: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.n
     right = vote > 0
     ambiguous = np.abs(vote) <= SIDE_MIN_AGREEMENT * terms
     return right, ambiguous, scaled[:, k, :].sum(axis=1)
+
+
+def _nanmedian_rows(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=1)`` (0 where a column is all NaN) without its masked-array path, which took
+    a third of a live detector run on a window of a few steps."""
+    k = np.sum(~np.isnan(x), axis=1, keepdims=True)
+    s = np.sort(x, axis=1)  # NaN sorts last
+    lo = np.take_along_axis(s, np.maximum(k - 1, 0) // 2, axis=1)
+    hi = np.take_along_axis(s, k // 2, axis=1)
+    return np.where(k > 0, (lo + hi) / 2, 0.0)[:, 0]
 
 
 CONFIRM_S = LOOKAHEAD_S + TURN_WINDOW_S / 2 + (MIN_BOUT_ICS - 1) * MAX_STEP_S

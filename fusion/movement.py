@@ -9,7 +9,7 @@ review of the recording (offline orientation) can differ by a few milliseconds o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -27,6 +27,9 @@ REP_EVERY_S = 0.5
 STEP_EVERY_S = 0.05
 """How often (in signal time) the step detector runs: each run scans its whole window, so running it
 per BLE packet would cost several times the orientation filter for no earlier event."""
+FLAGS_EVERY_S = 5.0
+"""How often (in signal time) the live findings are re-judged: each judgement bootstraps the per-side
+medians of up to ``LIVE_STEPS`` steps, which per new step cost the server about 1 % of a core."""
 RECENT_STEPS = 8
 LIVE_STEPS = 200
 """Per-side figures and findings live are over the newest this many steps (about 3-4 minutes of walking):
@@ -66,6 +69,7 @@ class MovementTracker:
         self.live_steps = live_steps
         self._detector = StepDetector(self.sampling_rate_hz)
         self._keep = int(np.ceil((REP_WINDOW_S + 10.0) * self.sampling_rate_hz))
+        self._window = _Window(self._keep)
         self._buf: PelvisSeries | None = None
         self._start = 0
         """Absolute sample index of the first buffered sample."""
@@ -79,6 +83,8 @@ class MovementTracker:
         self._final_recent: list[tuple[float, str, bool]] = []
         self._flags: tuple[str, ...] = ()
         self._per_step = steps_per_side(self._steps)
+        self._judged = self._per_step
+        """The per-step values ``_flags`` were judged on."""
         self._sides = side_medians(self._per_step)
         self._state: LiveMovement | None = None
         """The last ``state()``, kept until steps, reps or provisional contacts change."""
@@ -87,6 +93,7 @@ class MovementTracker:
         self._rep_fields: tuple[str, ...] = ()
         self._next_rep_search = 0.0
         self._next_step_search = 0.0
+        self._next_flags = 0.0
 
     @property
     def exercise(self) -> str | None:
@@ -102,16 +109,19 @@ class MovementTracker:
     def update(self, series: PelvisSeries) -> None:
         if not len(series):
             return
-        self._buf = series if self._buf is None else PelvisSeries.concat([self._buf, series])
-        if self._buf.t_s[-1] >= self._next_step_search:
-            self._next_step_search = float(self._buf.t_s[-1]) + STEP_EVERY_S
+        self._start += self._window.append(series)
+        self._buf = self._window.series()
+        now = float(self._buf.t_s[-1])
+        if now >= self._next_step_search:
+            self._next_step_search = now + STEP_EVERY_S
             self._steps_update()
-        if self._exercise is not None and self._buf.t_s[-1] >= self._next_rep_search:
-            self._next_rep_search = float(self._buf.t_s[-1]) + REP_EVERY_S
+        if self._per_step is not self._judged and now >= self._next_flags:
+            self._next_flags = now + FLAGS_EVERY_S
+            self._judged = self._per_step
+            self._flags = tuple(gait_flags(self._per_step, self.thresholds))
+        if self._exercise is not None and now >= self._next_rep_search:
+            self._next_rep_search = now + REP_EVERY_S
             self._reps_update()
-        excess = len(self._buf) - self._keep
-        if excess > 0:
-            self._buf, self._start = self._buf[excess:], self._start + excess
 
     def _steps_update(self) -> None:
         buf = self._buf
@@ -142,7 +152,6 @@ class MovementTracker:
             self._steps = _concat_steps([self._steps, steps], keep_last=self.live_steps)
             self._per_step = steps_per_side(self._steps)
             self._sides = side_medians(self._per_step)
-            self._flags = tuple(gait_flags(self._per_step, self.thresholds))
         self._final_recent = (self._final_recent + [self._event(buf, ic - self._start, right, amb, False) for
                                                     ic, right, amb in zip(live.final.ic, live.final.right,
                                                                           live.final.ambiguous)])[-RECENT_STEPS:]
@@ -182,6 +191,40 @@ class MovementTracker:
             self._state = state = LiveMovement(exercise=self._exercise, rep_count=len(self._reps), last_rep=last,
                                                sides=self._sides, flags=self._flags, recent_steps=recent)
         return state
+
+
+class _Window:
+    """The newest ``keep`` samples of a stream. A block is written into spare room; the kept samples move
+    to new arrays only when the room runs out (once per ``keep`` samples), so appending a 50 ms block
+    does not copy the whole window. ``series()`` is a view; later appends never write into it."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._arrays: dict[str, np.ndarray] = {}
+        self._lo = self._hi = 0
+
+    def append(self, part: PelvisSeries) -> int:
+        """Add ``part``; returns how many of the oldest samples were let go."""
+        n = len(part)
+        size = self._hi - self._lo
+        if not self._arrays or self._hi + n > len(self._arrays["seq"]):
+            capacity = max(2 * self.keep, 2 * (size + n))
+            old, self._arrays = self._arrays, {}
+            for f in fields(PelvisSeries):
+                x = getattr(part, f.name)
+                self._arrays[f.name] = np.empty((capacity, *x.shape[1:]), x.dtype)
+                if old:
+                    self._arrays[f.name][:size] = old[f.name][self._lo:self._hi]
+            self._lo, self._hi = 0, size
+        for name, a in self._arrays.items():
+            a[self._hi:self._hi + n] = getattr(part, name)
+        self._hi += n
+        excess = max(self._hi - self._lo - self.keep, 0)
+        self._lo += excess
+        return excess
+
+    def series(self) -> PelvisSeries:
+        return PelvisSeries(**{name: a[self._lo:self._hi] for name, a in self._arrays.items()})
 
 
 def _concat_events(a: GaitEvents, b: GaitEvents) -> GaitEvents:

@@ -1,11 +1,14 @@
 """Gait events against the simulator's truth: timing, sides, mounting invariance, live == offline,
 provisional live events within 0.5 s."""
 
+import warnings
+
 import numpy as np
 import pytest
 from pelvio.fusion.events import (
     PROVISIONAL_S,
     StepDetector,
+    _nanmedian_rows,
     _pooled_sides,
     detect_events,
     earth_signals,
@@ -120,3 +123,14 @@ def test_side_vote_overrules_one_odd_cue_and_marks_only_weak_votes():
     assert not ambiguous.any()
     right, ambiguous, _ = _pooled_sides(np.array([[1.0, -1.0], [0.0, 0.0]]), np.array([0, 1]))
     assert ambiguous.all()
+
+
+def test_row_median_matches_numpy_nanmedian():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        x = rng.normal(size=(int(rng.integers(1, 8)), 5, 2))
+        x[rng.random(x.shape) < 0.4] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nan_to_num(np.nanmedian(x, axis=1), nan=0.0)
+        np.testing.assert_array_equal(_nanmedian_rows(x), expected)
