@@ -1,7 +1,7 @@
-"""Trends view: one athlete's sessions side by side — is the left/right difference shrinking?
+"""Trends view: one athlete's sessions side by side — is each left/right difference shrinking?
 
 The figures come from ``pelvio.trends`` (each recording analysed as in ``pelvio analyze``); this
-view only charts and tabulates them.
+view only charts and tabulates them: one chosen metric in detail, then every metric's verdict.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from pelvio.dashboard import plots
-from pelvio.trends import TrendPoint, athlete_trend, latest_difference_deg, trend_slope_per_session
 from pelvio.sensor.recording import list_recordings
+from pelvio.trends import (DROP, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
+                           metric_trends, metrics)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Analysing the athlete's sessions…")
@@ -33,35 +34,94 @@ def _versions(directory: Path) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def _session_label(p: TrendPoint) -> str:
-    return p.start_time_utc.strftime("%Y-%m-%d %H:%M") if p.start_time_utc else p.path.stem
+def _session_labels(points: list[TrendPoint]) -> list[str]:
+    """Start times to the minute, numbered when two share one (the chart's x axis needs distinct labels)."""
+    labels = [p.start_time_utc.strftime("%Y-%m-%d %H:%M") if p.start_time_utc else p.path.stem for p in points]
+    return [f"{label} ({labels[:i].count(label) + 1})" if labels.count(label) > 1 else label
+            for i, label in enumerate(labels)]
 
 
-def trend_frame(points: list[TrendPoint]) -> pd.DataFrame:
-    """One row per session that could be analysed: date, per-side drop and steps, their difference."""
+def trend_frame(points: list[TrendPoint], metric: Metric) -> pd.DataFrame:
+    """One row per analysed session that has ``metric``: date, left, right, difference, SI and steps."""
+    rows = []
+    for p, label in zip(points, _session_labels(points), strict=True):
+        v, steps = p.value(metric.name), p.value(STEPS)
+        if p.error is not None or v is None:
+            continue
+        rows.append({"session": label, "file": p.path.name, "left": v.left, "right": v.right,
+                     "difference": v.difference, "symmetry_index_pct": v.symmetry_index_pct,
+                     "steps_left": steps.left if steps else math.nan,
+                     "steps_right": steps.right if steps else math.nan})
+    return pd.DataFrame(rows, columns=["session", "file", "left", "right", "difference", "symmetry_index_pct",
+                                       "steps_left", "steps_right"])
+
+
+def overview_frame(trends: list[MetricTrend]) -> pd.DataFrame:
+    """Every metric's latest difference, change per session and verdict, with their units."""
     return pd.DataFrame([{
-        "session": _session_label(p), "file": p.path.name,
-        "drop_left_deg": p.drop_left_deg, "drop_right_deg": p.drop_right_deg,
-        "difference_deg": p.drop_difference_deg, "steps_left": p.steps_left, "steps_right": p.steps_right,
-    } for p in points if p.error is None])
+        "metric": t.metric.title, "sessions": t.sessions, "latest": t.metric.format(t.latest, signed=True),
+        "change": t.metric.format_change(t.slope), "verdict": t.verdict,
+    } for t in trends])
 
 
-def trend_spec() -> dict:
-    """Left-stance and right-stance drop per session, side colours, one point per session."""
+def trend_spec(metric: Metric) -> dict:
+    """Left and right of ``metric`` per session, side colours, one point per session."""
+    title = f"{metric.label} ({metric.symbol.strip()})"
     return {
         "height": 240,
         "mark": {"type": "line", "point": True},
         "encoding": {
             "x": {"field": "session", "type": "ordinal", "title": "session", "sort": None,
                   "axis": {"labelAngle": -30}},
-            "y": {"field": "drop_deg", "type": "quantitative", "title": "contralateral pelvic drop (°)"},
-            "color": {"field": "side", "type": "nominal", "title": "stance leg",
+            "y": {"field": "value", "type": "quantitative", "title": title},
+            "color": {"field": "side", "type": "nominal", "title": "side",
                       "scale": {"domain": ["left", "right"], "range": [plots.LEFT_COLOR, plots.RIGHT_COLOR]},
                       "legend": {"orient": "top"}},
             "tooltip": [{"field": "session"}, {"field": "side"},
-                        {"field": "drop_deg", "title": "drop (°)", "format": ".1f"}],
+                        {"field": "value", "title": title, "format": f".{metric.digits}f"}],
         },
     }
+
+
+def _number(metric: Metric, *, signed: bool = False) -> str:
+    """A ``NumberColumn`` format with the metric's unit."""
+    return f"%{'+' if signed else ''}.{metric.digits}f{metric.symbol}"
+
+
+def _choose_metric(points: list[TrendPoint]) -> Metric:
+    by_name = {m.name: m for m in metrics(points)}
+    names = list(by_name)
+    name = st.selectbox("Metric", names, index=names.index(DROP) if DROP in names else 0,
+                        format_func=lambda n: by_name[n].title, key="trend_metric",
+                        help="Every left/right figure of the session analysis; + differences mean larger on the left.")
+    return by_name[name]
+
+
+def _metric_view(points: list[TrendPoint], metric: Metric) -> None:
+    trend, frame = metric_trend(points, metric), trend_frame(points, metric)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Sessions", f"{trend.sessions}", help="Sessions with this metric on both sides.")
+    c2.metric("Latest left − right", metric.format(trend.latest, signed=True),
+              help="+ means larger on the left (for drop: more drop standing on the left leg).")
+    c3.metric("Change per session", metric.format_change(trend.slope),
+              help="Least-squares slope of the left − right difference; needs 3 sessions. "
+                   "Toward 0 means the sides are getting more alike.")
+    if trend.verdict == TOO_FEW:
+        st.caption("Three sessions with this metric on both sides are needed to say whether the difference shrinks.")
+    else:
+        st.caption(f"The left/right difference in {metric.label} is **{trend.verdict}** across these sessions.")
+    long = frame.melt(id_vars=["session"], value_vars=["left", "right"], var_name="side",
+                      value_name="value").dropna()
+    st.vega_lite_chart(long, trend_spec(metric), width="stretch")
+    steps = "%d steps"
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "left": st.column_config.NumberColumn(f"{metric.label}, left", format=_number(metric)),
+        "right": st.column_config.NumberColumn(f"{metric.label}, right", format=_number(metric)),
+        "difference": st.column_config.NumberColumn("left − right", format=_number(metric, signed=True)),
+        "symmetry_index_pct": st.column_config.NumberColumn("symmetry index", format="%+.0f %%"),
+        "steps_left": st.column_config.NumberColumn("left steps", format=steps),
+        "steps_right": st.column_config.NumberColumn("right steps", format=steps),
+    })
 
 
 def render(recordings_dir: Path) -> None:
@@ -74,32 +134,14 @@ def render(recordings_dir: Path) -> None:
         return
     athlete = st.selectbox("Athlete", athletes, key="trend_athlete")
     points = _trend(str(recordings_dir), athlete, _versions(recordings_dir))
-    frame = trend_frame(points)
-    if frame.empty:
+    if not metrics(points):
         st.warning(f"None of {athlete}'s recordings could be analysed (see below).")
     else:
-        latest, slope = latest_difference_deg(points), trend_slope_per_session(points)
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Sessions", f"{len(frame)}")
-        c2.metric("Latest left − right drop", "—" if math.isnan(latest) else f"{latest:+.1f}°",
-                  help="+ means more drop when standing on the left leg.")
-        c3.metric("Change per session", "—" if math.isnan(slope) else f"{slope:+.2f}°",
-                  help="Least-squares slope of the left − right difference; needs 3 sessions. "
-                       "Toward 0 means the sides are getting more alike.")
-        if not math.isnan(slope) and not math.isnan(latest):
-            closer = slope * latest < 0
-            st.caption("The left/right difference is " + ("shrinking" if closer else "not shrinking")
-                       + " across these sessions.")
-        long = frame.melt(id_vars=["session"], value_vars=["drop_left_deg", "drop_right_deg"],
-                          var_name="side", value_name="drop_deg").dropna()
-        long["side"] = long["side"].map({"drop_left_deg": "left", "drop_right_deg": "right"})
-        st.vega_lite_chart(long, trend_spec(), width="stretch")
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            "drop_left_deg": st.column_config.NumberColumn("drop, left stance (°)", format="%.1f"),
-            "drop_right_deg": st.column_config.NumberColumn("drop, right stance (°)", format="%.1f"),
-            "difference_deg": st.column_config.NumberColumn("left − right (°)", format="%+.1f"),
-            "steps_left": st.column_config.NumberColumn("left steps"),
-            "steps_right": st.column_config.NumberColumn("right steps"),
+        _metric_view(points, _choose_metric(points))
+        st.subheader("Every left/right difference")
+        st.dataframe(overview_frame(metric_trends(points)), hide_index=True, width="stretch", column_config={
+            "latest": st.column_config.TextColumn("latest left − right"),
+            "change": st.column_config.TextColumn("change per session"),
         })
     for p in points:
         if p.error is not None:

@@ -19,7 +19,7 @@ from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, comparison, 
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
-from pelvio.fusion.reps import Reps, detect_reps
+from pelvio.fusion.reps import EXERCISES, Reps, detect_reps
 from pelvio.fusion.single_leg import Holds, detect_single_leg, side_summary
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import Recording
@@ -74,6 +74,10 @@ class SessionAnalysis:
         """Median per-step metrics for each stance side."""
         return side_medians(self.per_step())
 
+    def comparisons(self) -> dict[str, list[dict]]:
+        """Every left/right table, in the order reports show them: walking, single-leg stance, reps."""
+        return {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(), "reps": self.rep_rows()}
+
     def summary_rows(self) -> list[dict]:
         """Per-side walking rows: metric, unit, left, right, symmetry index (%) and ratio (left / right)."""
         return _rows(self.side_values(), _STEP_ROWS)
@@ -116,8 +120,7 @@ class SessionAnalysis:
             "angles_deg": self.angle_summary(),
             "sides": self.side_values(),
             "gait": self.gait_summary(),
-            "comparisons": {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(),
-                            "reps": self.rep_rows()},
+            "comparisons": self.comparisons(),
             "single_leg": {"sides": side_summary(self.holds), "holds": self.holds.rows()},
             "flags": self.flags,
             "thresholds": asdict(self.thresholds),
@@ -272,6 +275,13 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     if progress:
         progress(1.0)
     return result
+
+
+def named_exercise(recording: Recording) -> str | None:
+    """The exercise a recording names (a simulated session's activity), whose reps to count by default."""
+    config = recording.metadata.get("source_config")
+    activity = config.get("activity") if isinstance(config, dict) else None
+    return activity if activity in EXERCISES else None
 
 
 def analyze_recording(recording: Recording, *, exercise: str | None = None,

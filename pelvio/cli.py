@@ -82,9 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
     i.set_defaults(func=_import)
 
-    t = sub.add_parser("trend", help="how an athlete's left/right pelvic drop moved across sessions")
+    t = sub.add_parser("trend", help="how each of an athlete's left/right differences moved across sessions")
     t.add_argument("athlete")
     t.add_argument("--recordings", default=DEFAULT_RECORDINGS, help="folder of recordings (default recordings/)")
+    t.add_argument("--metric", help="metric of the per-session table, e.g. step_time or sls_contralateral_drop_median "
+                                    "(default contralateral_pelvic_drop; a wrong name lists the others)")
+    t.add_argument("--json", action="store_true", help="print every session's metrics and every trend as JSON")
     t.set_defaults(func=_trend)
 
     d = sub.add_parser("dashboard", help="start the Streamlit dashboard (simulated sensor when none is set)")
@@ -211,8 +214,7 @@ def _record(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from pelvio.fusion.flags import FlagThresholds
-    from pelvio.fusion.reps import EXERCISES
-    from pelvio.fusion.session import analyze_recording
+    from pelvio.fusion.session import analyze_recording, named_exercise
     from pelvio.sensor.recording import read_recording
 
     thresholds = FlagThresholds.parse(args.threshold)
@@ -222,9 +224,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
-    named = (rec.metadata.get("source_config") or {}).get("activity")
-    exercise = args.exercise or (named if named in EXERCISES else None)
-    result = analyze_recording(rec, exercise=exercise, thresholds=thresholds, progress=bar)
+    result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar)
     bar.done()
     if args.events:
         write_events_csv(Path(args.events), result.events())
@@ -279,24 +279,45 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _trend(args: argparse.Namespace) -> int:
-    from pelvio.trends import athlete_trend, latest_difference_deg, trend_slope_per_session
+    from pelvio.trends import DROP, STEPS, athlete_trend, find_metric, metric_trends, metrics, trend_dict
 
     points = athlete_trend(args.recordings, args.athlete)
     if not points:
         raise PelvioError(f"no recordings of athlete {args.athlete!r} in {args.recordings}")
-    print(f"{'session (UTC)':<20}{'steps L/R':>12}{'drop L':>9}{'drop R':>9}{'L-R':>8}   file")
+    names = [m.name for m in metrics(points)]
+    if not names:
+        for p in points:
+            print(f"{p.path.name}: {p.error}")
+        raise PelvioError(f"none of the {len(points)} recordings of {args.athlete!r} could be analysed (see above)")
+    metric = find_metric(points, args.metric or (DROP if DROP in names else names[0]))
+    if args.json:
+        print(json.dumps(trend_dict(args.athlete, points), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{metric.title}, left and right per session (L-R: left minus right; SI: symmetry index; "
+          "+ = larger on the left)")
+    print(f"{'session (UTC)':<18}{'steps L/R':>14}{'left':>11}{'right':>11}{'L-R':>11}{'SI':>10}   file")
     for p in points:
         when = p.start_time_utc.strftime("%Y-%m-%d %H:%M") if p.start_time_utc else "?"
-        if p.error:
-            print(f"{when:<20}{'':>38}   {p.path.name}: {p.error}")
+        v, steps = p.value(metric.name), p.value(STEPS)
+        if p.error or v is None:
+            why = p.error or f"no {metric.label} in this session"
+            print(f"{when:<18}{'':>57}   {p.path.name}: {why}")
             continue
-        print(f"{when:<20}{f'{p.steps_left}/{p.steps_right}':>12}{_num(p.drop_left_deg, '.1f'):>9}"
-              f"{_num(p.drop_right_deg, '.1f'):>9}{_num(p.drop_difference_deg, '+.1f'):>8}   {p.path.name}")
-    slope = trend_slope_per_session(points)
-    if not math.isnan(slope):
-        trend = "shrinking" if slope * latest_difference_deg(points) < 0 else "growing"
-        print(f"\nThe left-right drop difference changes by {slope:+.1f}° per session ({trend}).")
-    print("(drop: contralateral pelvic drop in gait, by stance side, degrees)")
+        counts = f"{steps.left:.0f}/{steps.right:.0f} steps" if steps else "–"
+        si = "–" if not math.isfinite(v.symmetry_index_pct) else f"{v.symmetry_index_pct:+.0f} %"
+        print(f"{when:<18}{counts:>14}{metric.format(v.left):>11}{metric.format(v.right):>11}"
+              f"{metric.format(v.difference, signed=True):>11}{si:>10}   {p.path.name}")
+    trends = metric_trends(points)
+    print("\nLeft-right difference across sessions (latest, least-squares change per session, verdict):")
+    width = max(len(t.metric.title) for t in trends)
+    for t in trends:
+        m = t.metric
+        if not t.sessions:
+            print(f"  {m.title:<{width}}  never measured on both sides: {t.verdict}")
+            continue
+        change = "" if math.isnan(t.slope) else f", {m.format_change(t.slope)} per session"
+        print(f"  {m.title:<{width}}  latest {m.format(t.latest, signed=True)}{change} over {t.sessions} "
+              f"session{'s' if t.sessions != 1 else ''}: {t.verdict}")
     return 0
 
 

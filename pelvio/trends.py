@@ -1,39 +1,128 @@
 """Per-athlete trends: how each asymmetry moves across sessions (is the abduction work helping?).
 
 Reads every recording of one athlete in a folder, analyses each with the same code as ``pelvio
-analyze`` and lines up the per-side figures by session date. The athlete's recordings that cannot be
-analysed are listed with the reason instead of stopping the whole trend; files too damaged to say
-whose they are cannot be attributed and are left out (``pelvio analyze FILE`` names the problem).
+analyze`` and lines up every per-side figure of its comparison tables (walking, single-leg stance,
+repetitions) by session date: left, right, their difference and the symmetry index. Per metric the
+left - right difference is then fitted across sessions; a slope that carries it toward zero means
+the sides are getting more alike. The athlete's recordings that cannot be analysed are listed with
+the reason instead of stopping the whole trend; files too damaged to say whose they are cannot be
+attributed and are left out (``pelvio analyze FILE`` names the problem).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from pelvio.errors import PelvioError
-from pelvio.fusion.gait import LEFT, RIGHT
-from pelvio.fusion.session import analyze_recording
+from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
 from pelvio.sensor.recording import list_recordings, read_recording
+
+MIN_SESSIONS = 3
+"""A slope needs at least this many sessions with the metric; fewer and the verdict says so."""
+SHRINKING, GROWING, UNCHANGED, TOO_FEW = "shrinking", "growing", "unchanged", "not enough sessions"
+
+_SECTIONS = {"walking": ("walking", ""), "single_leg": ("single-leg stance", "sls_"), "reps": ("repetitions", "rep_")}
+"""Each of the analysis' comparison tables (``SessionAnalysis.comparisons``): its name and metric name prefix."""
+_SYMBOLS = {"deg": "°", "deg/s": "°/s"}
+_DIGITS = {"s": 2, "cm": 2}
+
+
+class UnknownMetricError(PelvioError, ValueError):
+    """A metric name that none of the athlete's sessions has."""
+
+
+def normalise(text: str) -> str:
+    """Lower case, runs of anything else than letters and digits as one ``_`` ("Step time" -> "step_time")."""
+    return re.sub(r"[^a-z0-9]+", "_", text.casefold()).strip("_")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-side figure, named after its row in the analysis' comparison table."""
+
+    name: str
+    """What ``pelvio trend --metric`` takes, e.g. ``contralateral_pelvic_drop``, ``sls_hold_time``."""
+    label: str
+    section: str
+    unit: str
+    """As the comparison table gives it: deg, s, cm, deg/s; empty for counts (steps, holds, reps)."""
+
+    @property
+    def title(self) -> str:
+        return self.label if self.section == "walking" else f"{self.section}: {self.label}"
+
+    @property
+    def symbol(self) -> str:
+        """The unit as printed after a number; a count is followed by what it counts ("steps")."""
+        if not self.unit:
+            return " " + self.label.split("(")[0].split()[-1]
+        return _SYMBOLS.get(self.unit, " " + self.unit)
+
+    @property
+    def digits(self) -> int:
+        """Decimals the values are shown with (whole counts, hundredths of s and cm, tenths of degrees)."""
+        return 0 if not self.unit else _DIGITS.get(self.unit, 1)
+
+    def format(self, value: float, *, signed: bool = False, digits: int | None = None) -> str:
+        """``value`` with its unit ("+2.0°", "0.55 s", "22 steps"); an en dash when there is none."""
+        if not math.isfinite(value):
+            return "–"
+        return f"{value:{'+' if signed else ''}.{self.digits if digits is None else digits}f}{self.symbol}"
+
+    def format_change(self, value: float) -> str:
+        """A signed change with one digit more than the values, so a slow one does not print as zero."""
+        return self.format(value, signed=True, digits=self.digits + 1)
+
+
+DROP = "contralateral_pelvic_drop"
+"""The default metric: contralateral pelvic drop in walking, by stance side."""
+STEPS = "steps"
+
+
+@dataclass(frozen=True)
+class SideValue:
+    metric: Metric
+    left: float
+    right: float
+    symmetry_index_pct: float
+
+    @property
+    def difference(self) -> float:
+        """Left minus right (+ = larger on the left: for drop, more drop standing on the left leg)."""
+        return self.left - self.right
 
 
 @dataclass(frozen=True)
 class TrendPoint:
     path: Path
     start_time_utc: datetime | None
-    steps_left: int
-    steps_right: int
-    drop_left_deg: float
-    drop_right_deg: float
+    values: Mapping[str, SideValue] = field(default_factory=dict)
+    """Metric name -> its per-side values in this session; empty when the session failed."""
     error: str | None = None
 
-    @property
-    def drop_difference_deg(self) -> float:
-        """Left-stance minus right-stance contralateral drop (+ = more drop standing on the left leg)."""
-        return self.drop_left_deg - self.drop_right_deg
+    def value(self, metric: str) -> SideValue | None:
+        return self.values.get(metric)
 
+    def difference(self, metric: str) -> float:
+        v = self.values.get(metric)
+        return math.nan if v is None else v.difference
+
+
+def session_values(result: SessionAnalysis) -> dict[str, SideValue]:
+    """Every row of the analysis' left/right tables (values and SI as ``pelvio analyze`` shows them)."""
+    out = {}
+    for key, rows in result.comparisons().items():
+        section, prefix = _SECTIONS[key]
+        for row in rows:
+            label = row["metric"]
+            metric = Metric(prefix + normalise(re.sub(r"\(.*?\)", "", label)), label, section, row["unit"])
+            out[metric.name] = SideValue(metric, row["left"], row["right"], row["symmetry_index_pct"])
+    return out
 
 
 def athlete_trend(directory: str | Path, athlete: str) -> list[TrendPoint]:
@@ -44,35 +133,110 @@ def athlete_trend(directory: str | Path, athlete: str) -> list[TrendPoint]:
         if info.athlete.strip().casefold() != wanted:
             continue
         if info.error:
-            points.append(_failed(info.path, info.start_time_utc, info.error))
+            points.append(TrendPoint(info.path, info.start_time_utc, error=info.error))
             continue
         try:
-            sides = analyze_recording(read_recording(info.path)).side_values()
+            recording = read_recording(info.path)
+            result = analyze_recording(recording, exercise=named_exercise(recording))
         except PelvioError as e:
-            points.append(_failed(info.path, info.start_time_utc, str(e)))
+            points.append(TrendPoint(info.path, info.start_time_utc, error=str(e)))
             continue
-        points.append(TrendPoint(info.path, info.start_time_utc, int(sides[LEFT]["steps"]),
-                                 int(sides[RIGHT]["steps"]), sides[LEFT]["drop_deg"], sides[RIGHT]["drop_deg"]))
+        points.append(TrendPoint(info.path, info.start_time_utc, session_values(result)))
     return sorted(points, key=lambda p: (p.start_time_utc is None, p.start_time_utc or datetime.min))
 
 
-def _failed(path: Path, start: datetime | None, why: str) -> TrendPoint:
-    return TrendPoint(path, start, 0, 0, math.nan, math.nan, error=why)
+def metrics(points: Sequence[TrendPoint]) -> list[Metric]:
+    """Every metric any session has, walking first, then single-leg stance, then repetitions."""
+    seen: dict[str, Metric] = {}
+    for p in points:
+        for name, v in p.values.items():
+            seen.setdefault(name, v.metric)
+    order = [section for section, _ in _SECTIONS.values()]
+    return sorted(seen.values(), key=lambda m: order.index(m.section))
 
 
-def latest_difference_deg(points: list[TrendPoint]) -> float:
-    """The left-right drop difference of the newest session that has one (NaN if none has)."""
-    values = [p.drop_difference_deg for p in points if p.error is None and not math.isnan(p.drop_difference_deg)]
-    return values[-1] if values else math.nan
+def find_metric(points: Sequence[TrendPoint], name: str) -> Metric:
+    """The metric called ``name`` (case, spaces and hyphens do not matter); one clear error otherwise."""
+    known = {m.name: m for m in metrics(points)}
+    wanted = normalise(name)
+    if wanted not in known:
+        raise UnknownMetricError(f"no session has a metric {name!r}; choose one of: {', '.join(known) or 'none'}")
+    return known[wanted]
 
 
-def trend_slope_per_session(points: list[TrendPoint]) -> float:
-    """Least-squares change of the left-right drop difference per session (deg); NaN with < 3 sessions."""
-    values = [p.drop_difference_deg for p in points if p.error is None and not math.isnan(p.drop_difference_deg)]
+def slope_per_session(values: Sequence[float]) -> float:
+    """Least-squares change per session of equally spaced values; NaN with fewer than ``MIN_SESSIONS``."""
     n = len(values)
-    if n < 3:
+    if n < MIN_SESSIONS:
         return math.nan
     mean_x, mean_y = (n - 1) / 2, sum(values) / n
     num = sum((i - mean_x) * (v - mean_y) for i, v in enumerate(values))
     den = sum((i - mean_x) ** 2 for i in range(n))
     return num / den
+
+
+def verdict(latest: float, slope: float, sessions: int, resolution: float = 0.0) -> str:
+    """Shrinking when the slope carries the latest difference toward zero, growing when away from it.
+
+    A fitted change over all ``sessions`` smaller than ``resolution`` (half the shown precision) is
+    "unchanged": a coach should not read a direction into a change too small to print.
+    """
+    if math.isnan(slope) or math.isnan(latest):
+        return TOO_FEW
+    if abs(slope) * (sessions - 1) < resolution or slope * latest == 0:
+        return UNCHANGED
+    return SHRINKING if slope * latest < 0 else GROWING
+
+
+@dataclass(frozen=True)
+class MetricTrend:
+    metric: Metric
+    differences: tuple[float, ...]
+    """Left - right of each analysed session that has the metric on both sides, oldest first."""
+
+    @property
+    def sessions(self) -> int:
+        return len(self.differences)
+
+    @property
+    def latest(self) -> float:
+        return self.differences[-1] if self.differences else math.nan
+
+    @property
+    def slope(self) -> float:
+        """Change of the difference per session (the metric's unit); NaN with too few sessions."""
+        return slope_per_session(self.differences)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.latest, self.slope, self.sessions, 0.5 * 10.0 ** -self.metric.digits)
+
+
+def metric_trend(points: Sequence[TrendPoint], metric: str | Metric) -> MetricTrend:
+    m = metric if isinstance(metric, Metric) else find_metric(points, metric)
+    diffs = tuple(d for p in points if p.error is None and math.isfinite(d := p.difference(m.name)))
+    return MetricTrend(m, diffs)
+
+
+def metric_trends(points: Sequence[TrendPoint]) -> list[MetricTrend]:
+    """One trend per metric any session has, in table order."""
+    return [metric_trend(points, m) for m in metrics(points)]
+
+
+def trend_dict(athlete: str, points: Sequence[TrendPoint]) -> dict:
+    """Every session's per-side values and every metric's trend, JSON-ready (NaN as None)."""
+    def num(v: float) -> float | None:
+        return float(v) if math.isfinite(v) else None
+
+    return {
+        "athlete": athlete,
+        "sessions": [{
+            "file": str(p.path), "start_time_utc": p.start_time_utc.isoformat() if p.start_time_utc else None,
+            "error": p.error,
+            "metrics": {name: {"left": num(v.left), "right": num(v.right), "difference": num(v.difference),
+                               "symmetry_index_pct": num(v.symmetry_index_pct)} for name, v in p.values.items()},
+        } for p in points],
+        "trends": [{"metric": t.metric.name, "label": t.metric.label, "section": t.metric.section,
+                    "unit": t.metric.unit, "sessions": t.sessions, "latest_difference": num(t.latest),
+                    "slope_per_session": num(t.slope), "verdict": t.verdict} for t in metric_trends(points)],
+    }

@@ -1,34 +1,127 @@
 """Trends across an athlete's sessions, from real recordings written by the simulate path."""
 
+import json
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from pelvio.cli import main
+from pelvio.fusion.gait import symmetry_index
 from pelvio.record import record_simulation
 from pelvio.sensor.sim import SimConfig
-from pelvio.trends import athlete_trend, trend_slope_per_session
+from pelvio.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, UnknownMetricError, athlete_trend,
+                           find_metric, metric_trend, metric_trends, metrics, slope_per_session, verdict)
+
+SLS_DROP = "sls_contralateral_drop_median"
 
 
-def test_a_shrinking_left_weakness_shows_as_a_falling_trend(tmp_path):
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Zoë walks with a left weakness that eases (6, 4, 2°); Ren's right weakness in single-leg stance
+    worsens (1, 3, 5°); A's only session cannot be calibrated; plus someone else and a broken file."""
+    folder = tmp_path_factory.mktemp("trends")
     for seed, drop in enumerate((6.0, 4.0, 2.0)):
-        record_simulation(SimConfig(activity="walk", duration_s=40.0, weak_side="left", drop_deg=drop, seed=seed),
-                          tmp_path, athlete="Zoë")
-    record_simulation(SimConfig(activity="walk", duration_s=30.0, seed=9), tmp_path, athlete="someone else")
-    (tmp_path / "broken.arrows").write_bytes(b"not a recording")
-    points = athlete_trend(tmp_path, "zoë")
+        record_simulation(SimConfig(activity="walk", duration_s=20.0, weak_side="left", drop_deg=drop, seed=seed),
+                          folder, athlete="Zoë")
+    for seed, drop in enumerate((1.0, 3.0, 5.0)):
+        record_simulation(SimConfig(activity="single_leg_stance", duration_s=40.0, weak_side="right",
+                                    drop_deg=drop, seed=seed), folder, athlete="Ren")
+    record_simulation(SimConfig(activity="stand", duration_s=10.0, calibration_prelude=False), folder, athlete="A")
+    record_simulation(SimConfig(activity="walk", duration_s=20.0, seed=9), folder, athlete="someone else")
+    (folder / "broken.arrows").write_bytes(b"not a recording")
+    return folder
+
+
+def test_a_shrinking_left_weakness_shows_as_a_shrinking_drop_difference(recordings: Path):
+    points = athlete_trend(recordings, "zoë")
     assert len(points) == 3 and all(p.error is None for p in points)
-    diffs = [p.drop_difference_deg for p in points]
-    assert diffs == pytest.approx([6.0, 4.0, 2.0], abs=1.0)
-    assert trend_slope_per_session(points) == pytest.approx(-2.0, abs=0.5)
-    assert all(p.steps_left >= 10 and p.steps_right >= 10 for p in points)
     starts = [p.start_time_utc for p in points]
     assert starts == sorted(starts) and all(isinstance(s, datetime) and s.tzinfo == UTC for s in starts)
+    assert all(p.value("steps").left >= 10 and p.value("steps").right >= 10 for p in points)
+    drop = metric_trend(points, DROP)
+    assert drop.differences == pytest.approx([6.0, 4.0, 2.0], abs=1.0)
+    assert drop.latest > 0  # + = the left stance shows more drop: the weak side is named correctly
+    assert drop.slope == pytest.approx(-2.0, abs=0.5)
+    assert drop.verdict == SHRINKING
+    latest = points[-1].value(DROP)
+    assert latest.symmetry_index_pct == pytest.approx(symmetry_index(latest.left, latest.right))
+    assert latest.symmetry_index_pct > 0 and latest.metric.unit == "deg" and latest.metric.section == "walking"
 
 
-def test_unanalysable_sessions_are_listed_with_the_reason(tmp_path):
-    record_simulation(SimConfig(activity="stand", duration_s=10.0, calibration_prelude=False), tmp_path, athlete="A")
-    (point,) = athlete_trend(tmp_path, "A")
-    assert point.error and "cannot calibrate" in point.error and math.isnan(point.drop_difference_deg)
-    assert math.isnan(trend_slope_per_session([point]))
+def test_every_per_side_metric_gets_a_trend(recordings: Path):
+    points = athlete_trend(recordings, "Zoë")
+    trends = {t.metric.name: t for t in metric_trends(points)}
+    for name in ("steps", "step_time", DROP, "drop_below_standing_neutral", "lateral_shift_toward_stance_side",
+                 "obliquity_range", "rotation_range", "tilt_range"):
+        assert trends[name].sessions == 3 and math.isfinite(trends[name].slope), name
+        assert trends[name].verdict in (SHRINKING, GROWING, UNCHANGED)
+    assert trends["obliquity_range"].verdict == SHRINKING  # the extra drop widens the left obliquity swing
+    assert trends["steps"].metric.unit == "" and trends["step_time"].metric.unit == "s"
+    assert not any(name.startswith("sls_") for name in trends)  # no holds: no single-leg rows invented
 
+
+def test_a_growing_right_weakness_in_single_leg_stance(recordings: Path):
+    points = athlete_trend(recordings, "ren")
+    names = [m.name for m in metrics(points)]
+    assert names.index(DROP) < names.index(SLS_DROP)  # walking first, then single-leg stance
+    sls = metric_trend(points, find_metric(points, "SLS contralateral-drop, median"))
+    assert sls.metric.name == SLS_DROP and sls.metric.section == "single-leg stance"
+    assert sls.differences == pytest.approx([-1.0, -3.0, -5.0], abs=1.0)
+    assert sls.latest < 0  # - = more drop standing on the right leg
+    assert sls.verdict == GROWING
+
+
+def test_unanalysable_sessions_are_listed_with_the_reason(recordings: Path):
+    (point,) = athlete_trend(recordings, "A")
+    assert point.error and "cannot calibrate" in point.error and not point.values
+    assert math.isnan(point.difference(DROP)) and metrics([point]) == []
+
+
+def test_slope_and_verdict():
+    assert slope_per_session([6.0, 4.0, 2.0]) == pytest.approx(-2.0)
+    assert math.isnan(slope_per_session([6.0, 4.0]))
+    assert verdict(2.0, -2.0, 3) == SHRINKING and verdict(-2.0, -2.0, 3) == GROWING
+    assert verdict(-2.0, 2.0, 3) == SHRINKING and verdict(2.0, math.nan, 2) == TOO_FEW
+    assert verdict(0.5, 0.01, 3, resolution=0.05) == UNCHANGED  # 0.02 over three sessions: too small to show
+
+
+def test_cli_table_names_the_metric_and_each_verdict(recordings: Path, capsys):
+    assert main(["trend", "zoë", "--recordings", str(recordings)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("contralateral pelvic drop")
+    rows = [line for line in out.splitlines() if line.endswith(".arrows")]
+    assert len(rows) == 3 and all(row.count("°") == 3 and "steps" in row for row in rows)
+    verdicts = out.split("Left-right difference across sessions")[1].splitlines()
+    (line,) = [line for line in verdicts if line.strip().startswith("contralateral pelvic drop")]
+    assert "per session over 3 sessions" in line and line.endswith(": shrinking")
+    assert any(line.strip().startswith("step time") and " s per session" in line for line in verdicts)
+
+
+def test_cli_metric_choice_and_json(recordings: Path, capsys):
+    assert main(["trend", "Ren", "--recordings", str(recordings), "--metric", SLS_DROP]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("single-leg stance: contralateral drop, median")
+    rows = [line for line in out.splitlines() if line.endswith(".arrows")]
+    assert len(rows) == 3 and all("°" in row for row in rows)
+    assert main(["trend", "Zoë", "--recordings", str(recordings), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["sessions"]) == 3
+    (drop,) = [t for t in data["trends"] if t["metric"] == DROP]
+    assert drop["verdict"] == SHRINKING and drop["unit"] == "deg" and drop["latest_difference"] > 0
+
+
+def test_cli_wrong_metric_is_a_one_line_error(recordings: Path, capsys):
+    assert main(["trend", "Zoë", "--recordings", str(recordings), "--metric", "hip_wobble"]) == 2
+    out, err = capsys.readouterr()
+    assert not out and len(err.strip().splitlines()) == 1
+    assert "hip_wobble" in err and "choose one of" in err and DROP in err
+    with pytest.raises(UnknownMetricError):
+        find_metric(athlete_trend(recordings, "Zoë"), SLS_DROP)  # Zoë never held a single-leg stance
+
+
+def test_cli_athlete_with_no_analysable_session(recordings: Path, capsys):
+    assert main(["trend", "A", "--recordings", str(recordings)]) == 2
+    out, err = capsys.readouterr()
+    assert "cannot calibrate" in out and "could be analysed" in err
