@@ -44,10 +44,9 @@ def flag_explanation(result: SessionAnalysis) -> str:
 
 def comparison_tables(result: SessionAnalysis) -> dict[str, list[dict[str, Any]]]:
     """Title -> left/right rows (metric, unit, left, right, SI, ratio); tables with no rows are left out."""
-    tables = {"Walking, per stance leg": result.summary_rows(),
-              "Single-leg stance, per stance leg": result.single_leg_rows(),
-              "Repetitions, by the side the sacrum went to": result.rep_rows()}
-    return {title: rows for title, rows in tables.items() if rows}
+    titles = {"walking": "Walking, per stance leg", "single_leg": "Single-leg stance, per stance leg",
+              "reps": "Repetitions, by the side the sacrum went to"}
+    return {titles[key]: rows for key, rows in result.comparisons().items() if rows}
 
 
 SI_EXPLANATION = "Symmetry index = (left − right) / mean of both × 100 %; 0 % is symmetric, + means left larger."
@@ -204,8 +203,12 @@ th:first-child, td:first-child {{ text-align: left; }}
 """
 
 
-def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any], warnings: list[str]) -> str:
-    """The whole report as one HTML string: header, flags, per-side table and bars, reps, angle timeline."""
+SIDE_HEADER = ["metric", "unit", "left", "right", "symmetry index", "ratio L/R"]
+ANGLE_HEADER = ["angle", "median", "5th percentile", "95th percentile", "range"]
+
+
+def meta_line(result: SessionAnalysis, metadata: dict[str, Any]) -> str:
+    """Athlete, start, duration and calibration quality: the line under a report's title."""
     athlete = str(metadata.get("athlete") or "")
     start = str(metadata.get("start_time_utc") or "")
     meta = [f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz",
@@ -214,11 +217,19 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
         meta.insert(0, f"recorded {start}")
     if athlete:
         meta.insert(0, f"athlete {athlete}")
-    angle_rows = [[angle, *(fmt(stats[k], 1, "°") for k in ("median", "p5", "p95", "range"))]
-                  for angle, stats in result.angle_summary().items()]
+    return " · ".join(meta)
+
+
+def angle_rows(result: SessionAnalysis) -> list[list[str]]:
+    return [[angle, *(fmt(stats[k], 1, "°") for k in ("median", "p5", "p95", "range"))]
+            for angle, stats in result.angle_summary().items()]
+
+
+def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any], warnings: list[str]) -> str:
+    """The whole report as one HTML string: header, flags, per-side table and bars, reps, angle timeline."""
     sections = [
         f"<h1>Pelvio session report — {html.escape(name)}</h1>",
-        f'<p class="meta">{html.escape(" · ".join(meta))}</p>',
+        f'<p class="meta">{html.escape(meta_line(result, metadata))}</p>',
         *(f'<p class="note">⚠ {html.escape(w)}</p>' for w in warnings),
         "<h2>Findings</h2>",
         *(f'<div class="flag">{html.escape(f)}</div>' for f in result.flags),
@@ -226,8 +237,7 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
     ]
     for title, rows in comparison_tables(result).items():
         sections += [f'<h2>{html.escape(title)} (<span class="l">left</span> / <span class="r">right</span>)</h2>',
-                     _table(["metric", "unit", "left", "right", "symmetry index", "ratio L/R"],
-                            side_table_rows(rows)),
+                     _table(SIDE_HEADER, side_table_rows(rows)),
                      sides_svg(rows)]
     sections += [
         f'<p class="note">{html.escape(SI_EXPLANATION)}</p>',
@@ -243,7 +253,7 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
         "leg; grey: repetitions.</p>",
         timeline_svg(result),
         "<h2>Angle summary</h2>",
-        _table(["angle", "median", "5th percentile", "95th percentile", "range"], angle_rows),
+        _table(ANGLE_HEADER, angle_rows(result)),
         f'<p class="note">Made by Pelvio on {datetime.now().strftime("%Y-%m-%d %H:%M")}. '
         "Signs: tilt + anterior; obliquity + right side low; rotation + right side forward.</p>",
     ]

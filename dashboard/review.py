@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pelvio.dashboard import plots, report, upload
+from pelvio.dashboard import plots, report, report_pdf, upload
 from pelvio.errors import PelvioError
 from pelvio.fusion.reps import EXERCISES
-from pelvio.fusion.session import SessionAnalysis, analyze_recording
+from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
 from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
 
 NO_EXERCISE = "none"
@@ -71,13 +71,6 @@ def _uploaded() -> tuple[Path, str] | None:
         return None
     name = next((u.name for u in uploads if not u.name.endswith(".json")), uploads[0].name)
     return path, name
-
-
-def _default_exercise(recording: Recording) -> str:
-    """The simulator's activity when it is an exercise (the metadata says); else none."""
-    config = recording.metadata.get("source_config")
-    activity = config.get("activity") if isinstance(config, dict) else None
-    return activity if activity in EXERCISES else NO_EXERCISE
 
 
 def _flags(result: SessionAnalysis) -> None:
@@ -142,12 +135,19 @@ def _timeline(result: SessionAnalysis) -> None:
 def _exports(recording: Recording, result: SessionAnalysis, name: str) -> None:
     st.subheader("Export")
     stem = Path(name).stem
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button("Summary (CSV)", report.summary_csv(result), file_name=f"{stem}_summary.csv",
                        mime="text/csv", key="export_csv", on_click="ignore")
     page = report.html_report(result, name=name, metadata=recording.metadata, warnings=recording.warnings)
     c2.download_button("One-page report (HTML)", page.encode(), file_name=f"{stem}_report.html",
                        mime="text/html", key="export_html", on_click="ignore")
+    try:
+        pdf = report_pdf.pdf_report(result, name=name, metadata=recording.metadata, warnings=recording.warnings)
+    except Exception as exc:  # noqa: BLE001 - fpdf2 fails in many types; the other exports must stay usable
+        c3.error(f"The PDF report could not be made ({exc}). The HTML report prints to PDF from a browser.")
+    else:
+        c3.download_button("Download PDF report", pdf, file_name=f"{stem}_report.pdf",
+                           mime="application/pdf", key="export_pdf", on_click="ignore")
 
 
 def _show(recording: Recording, result: SessionAnalysis, name: str) -> None:
@@ -187,7 +187,7 @@ def render(recordings_dir: Path) -> None:
         recording = _recording(*key)
         options = [NO_EXERCISE, *EXERCISES]
         exercise = st.selectbox("Exercise (to count repetitions)", options,
-                                index=options.index(_default_exercise(recording)),
+                                index=options.index(named_exercise(recording) or NO_EXERCISE),
                                 format_func=lambda e: e.replace("_", " "), key=f"review_exercise_{path}")
         result = _analysis(*key, None if exercise == NO_EXERCISE else exercise)
     except (PelvioError, OSError) as exc:

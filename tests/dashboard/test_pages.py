@@ -61,7 +61,7 @@ def test_uploaded_zip_is_analysed_and_exported(sim_recording: Path):
     table = at.dataframe[0].value.set_index("metric")
     assert table.loc["steps (stance side)", "left"] == expected.side_values()["left"]["steps"]
     labels = [d.label for d in at.get("download_button")]
-    assert labels == ["Summary (CSV)", "One-page report (HTML)"]
+    assert labels == ["Summary (CSV)", "One-page report (HTML)", "Download PDF report"]
 
 
 def test_uploading_the_two_files_works_like_the_zip(sim_recording: Path):
