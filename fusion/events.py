@@ -97,6 +97,10 @@ class GaitEvents:
     def select(self, keep: np.ndarray) -> GaitEvents:
         return GaitEvents(**{k: v[keep] for k, v in self.__dict__.items()})
 
+    @classmethod
+    def empty(cls) -> GaitEvents:
+        return cls(*(np.zeros(0, int),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
+
 
 def decimation(sampling_rate_hz: float) -> int:
     """Step peaks and jolts are searched on every ``q``-th sample (about ``SEARCH_RATE_HZ``)."""
@@ -311,6 +315,14 @@ later moved; ~15 % changed side (pooled with later steps) and ~7 % were withdraw
 instead changed only 13 % / 6 %, but the step then reached the screen after the 0.5 s target."""
 
 
+SEARCH_EVERY_S = 0.5
+"""Longest signal time between two searches of the live detector's whole window. In between, a search
+runs only when the newest ``GATE_S`` hold a step peak not seen before (a new contact, or a neighbour whose
+cues may turn a provisional side): a step costs a few searches instead of one per packet block."""
+GATE_S = LOOKBACK_S + PEAK_HALF_WINDOW_S + _GRID_S
+"""Signal the peak check looks at: the newest peak's rise and smoothing fit inside it."""
+
+
 @dataclass(frozen=True)
 class LiveEvents:
     """What one ``StepDetector.update`` knows (absolute sample indices)."""
@@ -329,6 +341,8 @@ class StepDetector:
     Runs ``detect_events`` on a sliding window of ``CONTEXT_S + CONFIRM_S`` seconds; an IC is final once
     ``CONFIRM_S`` of samples follow it, when no later sample can change it any more. The first steps of
     a walk are shown while the bout runs, and withdrawn if it stops short of ``MIN_BOUT_ICS`` steps.
+    The window is searched when a new step peak shows, and at least every ``SEARCH_EVERY_S``; between
+    searches the provisional events are the last search's, shown as they come of age.
     """
 
     def __init__(self, sampling_rate_hz: float) -> None:
@@ -344,6 +358,14 @@ class StepDetector:
         self._confirm = int(np.ceil(CONFIRM_S * self.sampling_rate_hz))
         self._context = int(np.ceil(CONTEXT_S * self.sampling_rate_hz))
         self._provisional = int(np.ceil(PROVISIONAL_S * self.sampling_rate_hz))
+        self._search_every = int(np.ceil(SEARCH_EVERY_S * self.sampling_rate_hz))
+        self._gate = int(np.ceil(GATE_S * self.sampling_rate_hz))
+        self._next_search = 0
+        """Absolute sample count at which the whole window is searched even without a new peak."""
+        self._seen_peak = -1
+        """Absolute sample of the newest step peak the peak check has seen."""
+        self._found = GaitEvents.empty()
+        """Events of the last search that were not final then."""
 
     def update(self, acc_up_mps2: np.ndarray, yaw_rate_rps: np.ndarray,
                acc_ml_mps2: np.ndarray | None = None) -> LiveEvents:
@@ -353,11 +375,30 @@ class StepDetector:
         self._yaw = np.concatenate([self._yaw, np.nan_to_num(yaw_rate_rps)])
         ml = np.zeros(len(acc_up_mps2)) if acc_ml_mps2 is None else np.nan_to_num(acc_ml_mps2)
         self._ml = np.concatenate([self._ml, ml])
-        ev = self._detect(open_end=True)
-        final = self._finalise(ev, len(self._acc) - self._confirm)
-        provisional = ev.select((ev.ic > self._emitted) & (ev.ic <= self._start + len(self._acc) - self._provisional))
-        self._trim()
-        return LiveEvents(final, provisional)
+        end = self._start + len(self._acc)
+        final = GaitEvents.empty()
+        if self._new_peak() or end >= self._next_search:
+            self._next_search = end + self._search_every
+            ev = self._detect(open_end=True)
+            final = self._finalise(ev, len(self._acc) - self._confirm)
+            self._found = ev.select(ev.ic > self._emitted)
+            self._trim()
+        ev = self._found
+        return LiveEvents(final, ev.select((ev.ic > self._emitted) & (ev.ic <= end - self._provisional)))
+
+    def _new_peak(self) -> bool:
+        """Whether the newest ``GATE_S`` hold a step peak after any seen before (``step_peaks`` on them alone:
+        a small fraction of a whole search). Peaks in the first ``LOOKBACK_S`` of that stretch are its edge."""
+        q = decimation(self.sampling_rate_hz)
+        lo = max(0, len(self._acc) - self._gate)
+        lo -= lo % q  # the buffer starts on the search grid: so does this stretch
+        peaks = step_peaks(self._acc[lo:], self.sampling_rate_hz)
+        edge = LOOKBACK_S * self.sampling_rate_hz if lo else 0.0
+        peaks = peaks[peaks >= edge] + self._start + lo
+        if not len(peaks) or peaks[-1] <= self._seen_peak:
+            return False
+        self._seen_peak = int(peaks[-1])
+        return True
 
     def flush(self) -> GaitEvents:
         """The remaining events at the end of a stream (as the offline function finds them)."""

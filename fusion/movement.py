@@ -75,7 +75,7 @@ class MovementTracker:
         """Absolute sample index of the first buffered sample."""
         self._fed = 0
         """Samples given to the step detector (the yaw rate of the newest sample waits for the next one)."""
-        self._pending = GaitEvents(*(np.zeros(0, int),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
+        self._pending = GaitEvents.empty()
         """The last final IC: its step ends at the next final IC of the same bout."""
         self._steps = _concat_steps([])
         """The newest ``LIVE_STEPS`` final steps."""
