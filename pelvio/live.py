@@ -340,9 +340,8 @@ class LiveSession:
             if self._wait_until(t0 + stop_s / self.speed):
                 return
             packets = self.source.packets(start_s, stop_s)
-            parts = [self._stream.feed(payload, arrival_s) for arrival_s, payload in packets]
             newest_s = packets[-1][0] if packets else math.nan
-            self._consume(parts, t0_wall + newest_s / self.speed)
+            self._consume(self._stream.feed_packets(packets), t0_wall + newest_s / self.speed)
 
     def _push_loop(self, source: PushSource) -> None:
         """Feed what the device pushed, one block at a time; the source runs as long as the session."""
@@ -352,13 +351,11 @@ class LiveSession:
             while not self._stop.is_set():
                 taken = source.take(self.block_s, on_response)
                 # take() returns as soon as something is queued: now bounds the newest arrival from above
-                self._consume([self._stream.feed(payload, arrival_s) for arrival_s, payload in taken],
-                              time.time() if taken else math.nan)
+                self._consume(self._stream.feed_packets(taken), time.time() if taken else math.nan)
         finally:
             source.stop()
 
-    def _consume(self, parts: list[ImuBatch], newest_arrival_wall_s: float) -> None:
-        batch = ImuBatch.concat([b for b in parts if len(b)], self.sampling_rate_hz)
+    def _consume(self, batch: ImuBatch, newest_arrival_wall_s: float) -> None:
         if len(batch):
             self._process(batch)
             self._newest_arrival_wall_s = newest_arrival_wall_s

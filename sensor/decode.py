@@ -209,6 +209,18 @@ class SyncFrameCodec(FrameCodec):
         return Decoded(values=self._read_fields(frames, self.layout.fields), n_frames=len(starts),
                        malformed=malformed)
 
+    def decode_whole_frames(self, payloads: list[bytes]) -> dict[str, np.ndarray] | None:
+        """Values of notifications that each hold exactly one frame (a device's steady stream), decoded
+        together: the same as ``decode`` one by one, at a fraction of the cost. None (nothing decoded)
+        when any notification is not one whole frame or a split frame is waiting for its end."""
+        sync, length = self.layout.sync, self.layout.length
+        if self._carry or any(len(p) != length for p in payloads):
+            return None
+        frames = np.frombuffer(b"".join(payloads), np.uint8).reshape(len(payloads), length)
+        if not (frames[:, :len(sync)] == np.frombuffer(sync, np.uint8)).all():
+            return None
+        return self._read_fields(frames, self.layout.fields)
+
     def encode_notifications(self, values: Values, *, t_device_s: np.ndarray | None = None,
                              samples_per_notification: int | None = None) -> list[bytes]:
         n = _rows(values)

@@ -276,9 +276,44 @@ class SensorStream:
             self._error(e.offset, e.reason)
 
     def feed_packets(self, packets: Iterable[tuple[float, bytes]]) -> ImuBatch:
-        """All samples of ``(arrival_s, payload)`` notifications, in order, as one batch."""
-        batches = [self.feed(payload, arrival_s) for arrival_s, payload in packets]
-        return ImuBatch.concat([b for b in batches if len(b)], self.sampling_rate_hz)
+        """All samples of ``(arrival_s, payload)`` notifications, in order, as one batch: the same as
+        ``feed`` one by one. A run of one-frame notifications (WitMotion's steady stream) is decoded
+        in one go; only the arrival clock still steps through them."""
+        packets = list(packets)
+        whole = getattr(self.codec, "decode_whole_frames", None)
+        values = (whole([bytes(p) for _, p in packets]) if whole is not None and packets
+                  and self.device_clock is None and self._pairer.empty else None)
+        if values is None:
+            batches = [self.feed(payload, arrival_s) for arrival_s, payload in packets]
+            return ImuBatch.concat([b for b in batches if len(b)], self.sampling_rate_hz)
+        acc, gyr = values["acc"], values["gyr"]
+        self.stats.packets += len(packets)
+        for c in CHANNELS:
+            self._arrived[c] += len(packets)
+        ok = self._plausible(acc, gyr)
+        seq = np.empty(int(ok.sum()), np.int64)
+        lost = 0
+        for k, i in enumerate(np.flatnonzero(ok)):
+            s, gap = self.clock.assign(packets[i][0], 1)
+            seq[k], lost = s[0], lost + gap
+        return self._deliver(seq, seq / self.sampling_rate_hz, acc[ok], gyr[ok], lost)
+
+    def _plausible(self, acc: np.ndarray, gyr: np.ndarray) -> np.ndarray:
+        """Rows with finite, possible values; each other row is counted as malformed (a corrupt float frame:
+        one NaN would spread through every filter state)."""
+        ok = (np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
+              & (np.abs(acc) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr) <= MAX_GYR_RPS).all(axis=1))
+        for _ in range(len(ok) - int(ok.sum())):
+            self._error(0, "sample with a non-finite or impossible value")
+        return ok
+
+    def _deliver(self, seq: np.ndarray, t_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray, lost: int) -> ImuBatch:
+        if len(seq) == 0:
+            return ImuBatch.empty(self.sampling_rate_hz)
+        self._last_seq = int(seq[-1])
+        self.stats.frames += len(seq)
+        self.stats.lost_samples += lost
+        return ImuBatch(seq=seq, t_s=t_s, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=self.sampling_rate_hz)
 
     def feed(self, payload: bytes, arrival_s: float) -> ImuBatch:
         """Samples of one notification; malformed bytes are counted and skipped, never raised."""
@@ -309,11 +344,8 @@ class SensorStream:
                 if dropped:
                     self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
             keys, acc, gyr, times = self._pairer.pop()
-        plausible = (np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
-                     & (np.abs(acc) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr) <= MAX_GYR_RPS).all(axis=1))
-        if not plausible.all():  # a corrupt float frame: one NaN would spread through every filter state
-            for _ in range(int((~plausible).sum())):
-                self._error(0, "sample with a non-finite or impossible value")
+        plausible = self._plausible(acc, gyr)
+        if not plausible.all():
             keys, acc, gyr, times = keys[plausible], acc[plausible], gyr[plausible], times[plausible]
         n = len(keys)
         if n == 0:
@@ -325,7 +357,4 @@ class SensorStream:
         else:
             seq, lost = self.clock.assign(arrival_s, n)
             t_s = seq / self.sampling_rate_hz
-        self._last_seq = int(seq[-1])
-        self.stats.frames += n
-        self.stats.lost_samples += lost
-        return ImuBatch(seq=seq, t_s=t_s, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=self.sampling_rate_hz)
+        return self._deliver(seq, t_s, acc, gyr, lost)
