@@ -319,8 +319,10 @@ SEARCH_EVERY_S = 0.5
 """Longest signal time between two searches of the live detector's whole window. In between, a search
 runs only when the newest ``GATE_S`` hold a step peak not seen before (a new contact, or a neighbour whose
 cues may turn a provisional side): a step costs a few searches instead of one per packet block."""
-GATE_S = LOOKBACK_S + PEAK_HALF_WINDOW_S + _GRID_S
-"""Signal the peak check looks at: the newest peak's rise and smoothing fit inside it."""
+GATE_EDGE_S = _TRUNCATE * SMOOTH_S + PEAK_HALF_WINDOW_S
+"""Start of the peak check's stretch where its cut end can make a peak of its own (smoothing, peak window)."""
+GATE_S = GATE_EDGE_S + 2 * RISE_WINDOW_S
+"""Signal the peak check looks at: a peak is seen even when its fall after it comes a rise window late."""
 
 
 @dataclass(frozen=True)
@@ -388,12 +390,12 @@ class StepDetector:
 
     def _new_peak(self) -> bool:
         """Whether the newest ``GATE_S`` hold a step peak after any seen before (``step_peaks`` on them alone:
-        a small fraction of a whole search). Peaks in the first ``LOOKBACK_S`` of that stretch are its edge."""
+        a small fraction of a whole search). Peaks in the first ``GATE_EDGE_S`` of that stretch are its edge."""
         q = decimation(self.sampling_rate_hz)
         lo = max(0, len(self._acc) - self._gate)
         lo -= lo % q  # the buffer starts on the search grid: so does this stretch
         peaks = step_peaks(self._acc[lo:], self.sampling_rate_hz)
-        edge = LOOKBACK_S * self.sampling_rate_hz if lo else 0.0
+        edge = GATE_EDGE_S * self.sampling_rate_hz if lo else 0.0
         peaks = peaks[peaks >= edge] + self._start + lo
         if not len(peaks) or peaks[-1] <= self._seen_peak:
             return False
