@@ -308,11 +308,12 @@ CONTEXT_S = 2.0 * CONFIRM_S + LOOKBACK_S + 2 * SIDE_NEIGHBOURS * MAX_STEP_S
 """Samples kept before the newest unconfirmed IC: enough for every rule to see what it sees offline."""
 
 
-PROVISIONAL_S = 0.2
-"""An IC is shown provisionally once this much signal follows it (its peak, ~50 ms after it, and its
-rise are already seen). On the Mobilise-D trials (benchmarks/bench_gait_mobgap.py) no provisional IC
-later moved; ~15 % changed side (pooled with later steps) and ~7 % were withdrawn. Waiting 0.35 s
-instead changed only 13 % / 6 %, but the step then reached the screen after the 0.5 s target."""
+PROVISIONAL_S = 0.1
+"""An IC is shown provisionally once this much signal follows it. A contact comes out of the search only
+once its peak has fallen (median 0.16 s after it on the Mobilise-D trials), so waiting 0.1 s or 0.2 s
+changed nothing there but the delay (benchmarks/bench_gait_mobgap.py: 79 % of provisional ICs exact, none
+moved, 14 % changed side as later steps were pooled, 7 % withdrawn; shown after median 0.16 s instead of
+0.23 s). Waiting 0.35 s changed a little fewer (13 % / 6 %) but the step reached the screen too late."""
 
 
 SEARCH_EVERY_S = 0.5
