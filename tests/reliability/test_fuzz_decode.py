@@ -149,3 +149,23 @@ def test_malformed_counter_matches_the_damage_injected(profile, data):
     if sim.profile.frame.device_timestamps:
         assert hit.stats.lost_samples == spp * len(packets), "a damaged frame is a gap in device time"
         np.testing.assert_array_equal(hit_batch.seq, clean_batch.seq[kept])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@FUZZ
+@given(data=st.data())
+def test_feed_packets_gives_what_feed_gives(profile, data):
+    """The live session feeds whole blocks (``feed_packets``, batch-decoded where every notification is one
+    frame): damaged or not, the samples and counters must be those of feeding notifications one by one."""
+    sim, _ = TRAFFIC[profile]
+    one, many = new_stream(sim), new_stream(sim)
+    payloads = data.draw(st.lists(st.one_of(valid_notification(profile), damaged(profile)), max_size=40))
+    packets = [(0.005 * i, p) for i, p in enumerate(payloads)]
+    singles = ImuBatch.concat([one.feed(p, t) for t, p in packets], one.sampling_rate_hz)
+    sizes = data.draw(st.lists(st.integers(1, 12), max_size=len(packets)))
+    edges = [int(e) for e in np.unique(np.r_[0, np.cumsum(sizes, dtype=int), len(packets)].clip(0, len(packets)))]
+    blocks = ImuBatch.concat([many.feed_packets(packets[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+                             many.sampling_rate_hz)
+    for field in ("seq", "t_s", "acc_mps2", "gyr_rps"):
+        np.testing.assert_array_equal(getattr(blocks, field), getattr(singles, field))
+    assert many.stats == one.stats
