@@ -7,6 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 
 
+MAX_ACC_MPS2 = 64 * 9.80665
+"""Beyond any IMU range on a body: a value above it is corrupt, not movement."""
+MAX_GYR_RPS = 70.0
+"""About 4000 deg/s, beyond any gyroscope range."""
+
+
+def plausible(acc_mps2: np.ndarray, gyr_rps: np.ndarray) -> np.ndarray:
+    """Rows an IMU could have measured: finite and within ``MAX_ACC_MPS2`` / ``MAX_GYR_RPS``. One NaN let
+    through would spread through every filter state, so decoders, recordings and imports all check this."""
+    with np.errstate(invalid="ignore"):
+        return ((np.abs(acc_mps2) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr_rps) <= MAX_GYR_RPS).all(axis=1))
+
+
 @dataclass(frozen=True)
 class ImuBatch:
     """Consecutive IMU samples in SI units, sensor frame.

@@ -17,7 +17,7 @@ import numpy as np
 
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import PelvioError
-from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch, plausible
 from pelvio.sensor.recording import open_new_recording
 
 ACC_UNITS = {"g": GRAVITY_MPS2, "m/s^2": 1.0}
@@ -69,6 +69,13 @@ def read_imu_csv(path: str | Path, *, rate_hz: float | None = None, time_column:
     acc, gyr = acc @ remap.T, gyr @ remap.T
     acc_unit = _acc_unit(acc, acc_unit, path)
     gyr_unit = _gyr_unit(gyr, gyr_unit, path)
+    acc, gyr = acc * ACC_UNITS[acc_unit], gyr * GYR_UNITS[gyr_unit]
+    if not (ok := plausible(acc, gyr)).all():
+        r = int(np.flatnonzero(~ok)[0])
+        raise CsvImportError(f"{path}: line {r + 2}: acceleration {np.abs(acc[r]).max():.4g} m/s^2 or angular rate "
+                             f"{np.abs(gyr[r]).max():.4g} rad/s is beyond any IMU's range "
+                             f"({MAX_ACC_MPS2:.0f} m/s^2, {MAX_GYR_RPS:.0f} rad/s): check --acc-unit and --gyr-unit "
+                             f"(read as {acc_unit} and {gyr_unit})")
     notes: list[str] = []
     if t_col is not None:
         seq, rate, t_desc = _seq_from_times(data[:, 6], time_unit, rate_hz, path, notes)
@@ -86,8 +93,7 @@ def read_imu_csv(path: str | Path, *, rate_hz: float | None = None, time_column:
     gaps = int(np.sum(np.maximum(np.diff(seq) - 1, 0)))
     if gaps:
         notes.append(f"{gaps} samples missing between timestamps (kept as gaps)")
-    batch = ImuBatch(seq=seq, t_s=seq / rate, acc_mps2=acc * ACC_UNITS[acc_unit],
-                     gyr_rps=gyr * GYR_UNITS[gyr_unit], sampling_rate_hz=rate)
+    batch = ImuBatch(seq=seq, t_s=seq / rate, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=rate)
     return ImportResult(batch, acc_unit, gyr_unit, time_source, notes)
 
 

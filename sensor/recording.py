@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from pelvio import __version__
 from pelvio.errors import RecordingError
-from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.batch import ImuBatch, plausible
 
 FORMAT = "pelvio-recording"
 FORMAT_VERSION = 1
@@ -690,6 +690,20 @@ def _to_imu_batch(stream: _Stream, rate_hz: float, data: Path) -> ImuBatch:
     )
 
 
+def _without_impossible_samples(batch: ImuBatch) -> tuple[ImuBatch, str]:
+    """The samples no IMU could have measured (non-finite or beyond any range: bytes damaged on disk or in
+    transfer) left out, so they count as lost samples downstream, and a note saying where; '' if none."""
+    ok = plausible(batch.acc_mps2, batch.gyr_rps) & np.isfinite(batch.t_s)
+    if ok.all():
+        return batch, ""
+    bad = np.flatnonzero(~ok)
+    kept = ImuBatch(seq=batch.seq[ok], t_s=batch.t_s[ok], acc_mps2=batch.acc_mps2[ok], gyr_rps=batch.gyr_rps[ok],
+                    sampling_rate_hz=batch.sampling_rate_hz)
+    return kept, (f"samples with impossible values (non-finite, or beyond any IMU's range): {len(bad)}, the first "
+                  f"at row {bad[0]} (sample {batch.seq[bad[0]]}); the file is damaged there, and they were left "
+                  f"out as lost samples")
+
+
 def _integrity_warnings(stream: _Stream, sidecar: dict[str, Any] | None, batch: ImuBatch) -> list[str]:
     """Why the data may be incomplete; an empty list means the recording was closed cleanly."""
     kept = f"kept {_span_s(len(batch), *_seq_ends(batch), batch.sampling_rate_hz):.1f} s before it"
@@ -739,6 +753,9 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     rate_hz = _check_metadata(metadata, sidecar_path if sidecar is not None else data)
     batch = _to_imu_batch(stream, rate_hz, data)
     issues = _integrity_warnings(stream, sidecar, batch)
+    batch, impossible = _without_impossible_samples(batch)
+    if impossible:
+        issues.append(impossible)
     if stream.trailing_bytes:
         warnings.append(f"{stream.trailing_bytes} bytes after the end marker at byte "
                         f"{stream.size_bytes - stream.trailing_bytes} were ignored")

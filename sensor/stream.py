@@ -25,16 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pelvio.errors import DecodeError
-from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch, plausible
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile
 
 CHANNELS = ("acc", "gyr")
 MIN_DRIFT_SPAN_S = 1.0
-MAX_ACC_MPS2 = 64 * 9.80665
-"""Beyond any IMU range on a body: a decoded value above it is corrupt, not movement."""
-MAX_GYR_RPS = 70.0
-"""About 4000 deg/s, beyond any gyroscope range."""
 
 
 class ArrivalClock:
@@ -301,8 +297,7 @@ class SensorStream:
     def _plausible(self, acc: np.ndarray, gyr: np.ndarray) -> np.ndarray:
         """Rows with finite, possible values; each other row is counted as malformed (a corrupt float frame:
         one NaN would spread through every filter state)."""
-        ok = (np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
-              & (np.abs(acc) <= MAX_ACC_MPS2).all(axis=1) & (np.abs(gyr) <= MAX_GYR_RPS).all(axis=1))
+        ok = plausible(acc, gyr)
         for _ in range(len(ok) - int(ok.sum())):
             self._error(0, "sample with a non-finite or impossible value")
         return ok

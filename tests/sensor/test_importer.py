@@ -64,6 +64,8 @@ def test_axes_remap(tmp_path):
          "line 7, column 'acc_y': 'abc' is not a number"),
         ("t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z", None, {"acc_unit": "furlong"}, "accelerometer unit must be one of"),
         ("t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z", None, {"axes": "x,x,z"}, "--axes must name x, y and z once"),
+        ("t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z", lambda r: r[9].__setitem__(3, 80.0), {},
+         r"line 11: acceleration 784.5 m/s\^2 .* beyond any IMU's range .* check --acc-unit and --gyr-unit \(read as g"),
     ],
 )
 def test_clear_errors(tmp_path, header, mutate, kwargs, message):

@@ -21,7 +21,7 @@ import pytest
 import pelvio
 from pelvio.errors import RecordingError
 from pelvio.sensor import recording as recording_module
-from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch
 from pelvio.sensor.recording import (
     RecordingWriter,
     list_recordings,
@@ -34,10 +34,11 @@ RATE_HZ = 200.0
 
 
 def synthetic(n: int, *, seed: int = 0, gap_at: int | None = None, gap: int = 0) -> ImuBatch:
-    """Random samples with awkward floats (-0.0, subnormal, huge, NaN) and an optional seq gap."""
+    """Random samples with awkward floats (-0.0, subnormal, at the edge of the plausible ranges) and an
+    optional seq gap."""
     values = np.random.default_rng(seed).standard_normal((n, 6)) * np.array([9.81] * 3 + [3.0] * 3)
     if n >= 4:
-        values[0, 0], values[1, 1], values[2, 2], values[3, 3] = -0.0, 5e-310, 1e300, np.nan
+        values[0, 0], values[1, 1], values[2, 2], values[3, 3] = -0.0, 5e-310, -MAX_ACC_MPS2, np.nextafter(MAX_GYR_RPS, 0)
     seq = np.arange(n, dtype=np.int64)
     if gap_at is not None:
         seq[gap_at:] += gap
@@ -470,3 +471,20 @@ def test_a_damaged_sidecar_is_a_plain_error_and_does_not_hide_the_other_recordin
         read_recording(bad)
     infos = {i.path: i for i in list_recordings(tmp_path)}
     assert infos[good].error is None and infos[bad].error and message.split()[0] in infos[bad].error
+
+
+def test_impossible_values_on_disk_are_reported_and_left_out(tmp_path):
+    """NaN, infinity or a value beyond any IMU's range can only come from damage: the samples around them
+    read back exactly, those rows are left out (lost samples downstream) and the file is not complete."""
+    batch = synthetic(300)
+    acc, gyr = batch.acc_mps2.copy(), batch.gyr_rps.copy()
+    acc[10, 1], gyr[20, 0], acc[30, 2] = np.nan, np.inf, 1e300
+    damaged = ImuBatch(batch.seq, batch.t_s, acc, gyr, RATE_HZ)
+    with RecordingWriter(tmp_path / "d.arrows", metadata=metadata()) as w:
+        w.append(damaged)
+    rec = read_recording(tmp_path / "d.arrows")
+    keep = np.ones(300, bool)
+    keep[[10, 20, 30]] = False
+    assert_bit_exact(rec.batch, ImuBatch(batch.seq[keep], batch.t_s[keep], acc[keep], gyr[keep], RATE_HZ))
+    assert not rec.complete
+    assert any("impossible values" in w and ": 3, the first at row 10" in w for w in rec.warnings), rec.warnings
