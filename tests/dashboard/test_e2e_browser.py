@@ -20,10 +20,8 @@ from urllib.parse import urlparse
 
 import pytest
 from pelvio.dashboard.launch import server_healthy
+from browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STARTUP_TIMEOUT_S = 30.0
 SIM_SPEED = "4"
