@@ -20,13 +20,26 @@ from pelvio.dashboard.launch import LOOPBACK
 VIEWS = {"live": "Live", "review": "Review", "trends": "Trends"}
 
 
+def _exposure_warning() -> None:
+    """A server bound beyond this computer says so at the top of every view: a sidebar can be collapsed."""
+    address = st.get_option("server.address")
+    if address and address not in LOOPBACK:
+        st.warning(f"This dashboard is reachable from other computers on your network (bound to {address}): "
+                   "anyone who can reach it can see this data. Restart it with --address 127.0.0.1 to keep it "
+                   "on this computer.", icon="⚠️")
+
+
 def _privacy_note() -> None:
-    """Say what the running server shares, read from its actual config (not from what we hoped)."""
-    address = str(st.get_option("server.address") or "all interfaces")
+    """Say what the running server shares, read from its actual config (not from what we hoped).
+
+    ``pelvio dashboard`` and ``streamlit run`` (the packaged config) always set the address; unset, Streamlit
+    listens on all interfaces.
+    """
+    address = st.get_option("server.address")
     stats = "on" if st.get_option("browser.gatherUsageStats") else "off"
-    st.sidebar.caption(f"Serving on {address} · usage statistics {stats}")
-    if address not in LOOPBACK:
-        st.sidebar.warning(f"Reachable from other machines ({address}): anyone on the network can see this data.")
+    st.sidebar.caption(f"Serving on {address or 'all interfaces'} · usage statistics {stats}")
+    if not address:
+        st.sidebar.warning("Reachable from other machines (all interfaces): anyone on the network can see this data.")
 
 
 def _sim_speed(text: str) -> float:
@@ -46,6 +59,7 @@ def main() -> None:
     source = os.environ.get("PELVIO_SOURCE", "sim")
     recordings_dir = Path(os.environ.get("PELVIO_RECORDINGS_DIR", "recordings"))
     sim_speed = _sim_speed(os.environ.get("PELVIO_SIM_SPEED", "1"))
+    _exposure_warning()
 
     wanted = st.query_params.get("view", "live")
     view = st.sidebar.radio("View", list(VIEWS), index=list(VIEWS).index(wanted) if wanted in VIEWS else 0,

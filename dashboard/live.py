@@ -131,7 +131,9 @@ def _status_row(session: LiveSession) -> None:
         battery = "" if math.isnan(link.battery_pct) else f", battery {link.battery_pct:.0f} %"
         cols[0].metric("Sensor", f"{link.state}{battery}",
                        help=link.last_error or f"{link.name} {link.address}".strip() or None)
-    cols[1].metric("Sample rate", "—" if math.isnan(stats.rate_hz) else f"{stats.rate_hz:.0f} Hz")
+    # a stopped worker takes no more readings: its last rate would stay on the page as if still measured
+    rate = "—" if math.isnan(stats.rate_hz) or not stats.running else f"{stats.rate_hz:.0f} Hz"
+    cols[1].metric("Sample rate", rate)
     cols[2].metric("Lost frames", f"{stats.lost}", help=f"{stats.malformed} malformed frames skipped")
     if link is None:
         cols[3].metric("Samples", f"{stats.samples}")

@@ -32,6 +32,7 @@ from pelvio.sensor.stream import SensorStream
 
 if TYPE_CHECKING:
     from pelvio.sensor.ble import BleSource, LinkStats
+    from pelvio.sensor.emulated import EmulatedSensor
     from pelvio.sensor.sim import SimConfig
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class LiveSession:
         self._recalibrate: Method | None = None
         self._recording_error = ""
         self._thread = threading.Thread(target=self._run, name="pelvio-live", daemon=True)
+        self.emulated_sensor: EmulatedSensor | None = None
+        """The simulated peripheral of an ``emulated`` session: it can drop its link, as a real one walks out of range."""
 
     @classmethod
     def simulated(cls, config: SimConfig, **kwargs: Any) -> LiveSession:
@@ -205,8 +208,10 @@ class LiveSession:
         """Demo mode: the simulator as an emulated BLE peripheral, read through the real BLE stack."""
         from pelvio.sensor.emulated import emulated_source  # needs bumble
 
-        source, _ = emulated_source(config)
-        return cls.ble(source, source_name="emulated", source_config=asdict(config), **kwargs)
+        source, sensor = emulated_source(config)
+        session = cls.ble(source, source_name="emulated", source_config=asdict(config), **kwargs)
+        session.emulated_sensor = sensor
+        return session
 
     def start(self) -> Self:
         """Start the producer thread; returns ``self`` so a cache can hold ``LiveSession(...).start()``."""
