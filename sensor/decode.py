@@ -24,6 +24,7 @@ from pelvio.sensor.profiles import (
     UNIT_TO_SI,
     DeviceProfile,
     FieldSpec,
+    PMD_HEADER_BYTES,
     FixedPayload,
     PmdFrames,
     PmdMeasurement,
@@ -374,7 +375,7 @@ class PolarPmdCodec(_TimestampedCodec):
 
     kind = "polar_pmd"
     layout: PmdFrames
-    HEADER_BYTES: ClassVar[int] = 10
+    HEADER_BYTES: ClassVar[int] = PMD_HEADER_BYTES
     RESPONSE_CODE: ClassVar[int] = 0xF0
     OP_START: ClassVar[int] = 0x02
     SETTING_SIZES: ClassVar[dict[int, int]] = {0: 2, 1: 2, 2: 2, 3: 4, 4: 1, 5: 4}

@@ -52,6 +52,11 @@ KINDS = ("sync_frames", "fixed_payload", "register_messages", "polar_pmd")
 
 REQUIRED_FIELDS = ("acc", "gyr")
 
+PMD_HEADER_BYTES = 10
+"""``type u8 | timestamp | frame type u8`` opens every PMD frame: the timestamp lies in its first 9 bytes."""
+
+MAX_RATE_HZ = 2000.0
+
 _UUID128 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^([0-9a-f]{2})+$")
 
@@ -462,15 +467,15 @@ def _parse_command(t: _Table) -> Command:
 
 def _parse_rate(r: _Table, gatt: GattSpec, start: tuple[Command, ...], stop: tuple[Command, ...]) -> RateSpec:
     default_hz = r.number("default_hz")
-    if not 0 < default_hz <= 2000:
-        raise r.fail("default_hz", f"must be between 0 and 2000 Hz, got {default_hz}")
+    if not _is_rate(default_hz):
+        raise r.fail("default_hz", f"must be above 0 and up to {MAX_RATE_HZ:g} Hz, got {default_hz}")
     commands = _rate_table(r, "commands") if "commands" in r.data else {}
     characteristic = _uuid(r, "characteristic", True) or gatt.write
     if commands and characteristic is None:
         raise r.fail("commands", "need 'rate.characteristic' or 'gatt.write' to be written to")
     listed = r.get("supported_hz", list, None)
-    if listed is not None and not all(isinstance(v, int | float) and not isinstance(v, bool) for v in listed):
-        raise r.fail("supported_hz", "must be a list of numbers")
+    if listed is not None and not (listed and all(_is_rate(v) for v in listed)):
+        raise r.fail("supported_hz", f"must be a non-empty list of rates above 0 and up to {MAX_RATE_HZ:g} Hz")
     by_rate = [c.payload_by_rate for c in start + stop if c.payload_by_rate]
     derived = sorted(set(commands).union(*by_rate)) if commands or by_rate else [default_hz]
     supported = tuple(sorted(float(v) for v in listed)) if listed is not None else tuple(derived)
@@ -484,12 +489,25 @@ def _parse_rate(r: _Table, gatt: GattSpec, start: tuple[Command, ...], stop: tup
     return RateSpec(default_hz=default_hz, commands=commands, supported_hz=supported, characteristic=characteristic)
 
 
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_RATE_HZ
+
+
+def _int_at_least(t: _Table, key: str, lowest: int, default: Any = ...) -> int | None:
+    """An integer key checked against its own bound before any rule that relates it to other keys, so a
+    broken value is blamed on its own key."""
+    value = t.get(key, int, default)
+    if value is not None and value < lowest:
+        raise t.fail(key, f"must be at least {lowest}, got {value}")
+    return value
+
+
 def _parse_field(t: _Table, *, min_offset: int, limit: int | None, where: str) -> FieldSpec:
     ftype = _choice(t, "type", FIELD_TYPES)
     unit = _choice(t, "unit", UNIT_TO_SI)
     name = t.get("name", str)
-    offset = t.get("offset", int)
-    count = t.get("count", int)
+    offset = _int_at_least(t, "offset", 0)
+    count = _int_at_least(t, "count", 1)
     if "counts_per_unit" in t.data:
         counts_per_unit = t.number("counts_per_unit")
         if "full_scale" in t.data or "counts" in t.data:
@@ -497,15 +515,16 @@ def _parse_field(t: _Table, *, min_offset: int, limit: int | None, where: str) -
     elif "full_scale" not in t.data and "counts" not in t.data:
         raise ProfileError(f"{t.source}: missing key '{t._key('counts_per_unit')}' (or 'full_scale' and 'counts')")
     else:
-        full_scale, counts = t.number("full_scale"), t.get("counts", int)
-        if counts <= 0 or not full_scale > 0:
-            raise t.fail("counts", "and full_scale must be positive")
+        counts = _int_at_least(t, "counts", 1)
+        full_scale = t.number("full_scale")
+        if not 0 < full_scale < math.inf:
+            raise t.fail("full_scale", f"must be a positive finite number, got {full_scale}")
         counts_per_unit = counts / full_scale
-    if not counts_per_unit > 0:
-        raise t.fail("counts_per_unit", "must be positive")
+        if counts_per_unit == math.inf:
+            raise t.fail("full_scale", f"is too small for {counts} counts")
+    if not 0 < counts_per_unit < math.inf:
+        raise t.fail("counts_per_unit", f"must be a positive finite number, got {counts_per_unit}")
     spec = FieldSpec(name=name, offset=offset, type=ftype, count=count, unit=unit, counts_per_unit=counts_per_unit)
-    if count < 1:
-        raise t.fail("count", f"must be at least 1, got {count}")
     if offset < min_offset or (limit is not None and offset + spec.width * count > limit):
         raise t.fail("offset", f"puts the field outside {where}")
     t.done()
@@ -520,21 +539,24 @@ def _parse_fields(f: _Table, *, min_offset: int, limit: int | None, where: str) 
     return fields
 
 
-def _check_channels(f: _Table, key: str, names: tuple[str, ...], counts: dict[str, int]) -> None:
+def _check_channels(f: _Table, key: str, count_key: str, counts: list[tuple[str, int]]) -> None:
+    """``counts``: (name, count) of each entry of the array of tables ``key``, whose count is ``count_key``."""
+    names = [name for name, _ in counts]
     for required in REQUIRED_FIELDS:
         if required not in names:
             raise f.fail(key, f"must include a field named '{required}'")
-        if counts[required] != 3:
-            raise f.fail(key, f"'{required}' must have count = 3 (x, y, z)")
+        i = names.index(required)
+        if counts[i][1] != 3:
+            raise f.fail(f"{key}[{i}].{count_key}", f"must be 3 (x, y, z) for '{required}', got {counts[i][1]}")
 
 
-def _parse_timestamp(f: _Table, header_length: int | None) -> TimestampSpec:
+def _parse_timestamp(f: _Table, header_length: int) -> TimestampSpec:
     t = f.sub("timestamp")
-    ts = TimestampSpec(offset=t.get("offset", int), type=_choice(t, "type", FIELD_TYPES),
+    ts = TimestampSpec(offset=_int_at_least(t, "offset", 0), type=_choice(t, "type", FIELD_TYPES),
                        unit=_choice(t, "unit", TIME_UNITS_S), sample=_choice(t, "sample", ("first", "last")))
     if ts.type == "float32":
         raise t.fail("type", "must be an integer type")
-    if ts.offset < 0 or (header_length is not None and ts.offset + type_width(ts.type) > header_length):
+    if ts.offset + type_width(ts.type) > header_length:
         raise t.fail("offset", f"puts the timestamp outside the {header_length}-byte header")
     t.done()
     return ts
@@ -549,55 +571,49 @@ def _parse_frame(f: _Table) -> FrameLayout:
         raise f.fail("device_timestamps", "must be true exactly when a [frame.timestamp] table is given")
     if kind == "sync_frames":
         sync = _hex(f, "sync", f.get("sync", str))
-        length = f.get("length", int)
+        length = _int_at_least(f, "length", 1)
         if length <= len(sync):
             raise f.fail("length", f"must be longer than the sync bytes, got {length}")
         fields = _parse_fields(f, min_offset=len(sync), limit=length,
                                where=f"the {length}-byte frame (after the sync bytes)")
         layout: FrameLayout = SyncFrames(**common, fields=fields, sync=sync, length=length)
     elif kind == "fixed_payload":
-        header = f.get("header_length", int)
-        stride = f.get("sample_length", int)
-        samples = f.get("samples", int, None)
+        header = _int_at_least(f, "header_length", 0)
+        stride = _int_at_least(f, "sample_length", 1)
+        samples = _int_at_least(f, "samples", 1, None)
         count = None
         if "count" in f.data:
             c = f.sub("count")
-            count = CountSpec(offset=c.get("offset", int), type=_choice(c, "type", ("uint8", "uint16")))
-            if count.offset < 0 or count.offset + type_width(count.type) > header:
+            count = CountSpec(offset=_int_at_least(c, "offset", 0), type=_choice(c, "type", ("uint8", "uint16")))
+            if count.offset + type_width(count.type) > header:
                 raise c.fail("offset", f"puts the count outside the {header}-byte header")
             c.done()
         if (samples is None) == (count is None):
             raise f.fail("samples", "or a [frame.count] table must be given, not both")
-        if header < 0 or stride < 1 or (samples is not None and samples < 1):
-            raise f.fail("sample_length", "must be positive, header_length and samples not negative")
         ts = _parse_timestamp(f, header) if device_ts else None
         fields = _parse_fields(f, min_offset=0, limit=stride, where=f"the {stride}-byte sample block")
         layout = FixedPayload(**common, fields=fields, header_length=header, sample_length=stride, samples=samples,
                               count=count, timestamp=ts, padded=f.get("padded", bool, False))
     elif kind == "register_messages":
-        stride = f.get("sample_length", int)
+        stride = _int_at_least(f, "sample_length", 1)
         fields = _parse_fields(f, min_offset=0, limit=stride, where=f"the {stride}-byte sample block")
         messages = []
         for m in f.subs("messages"):
             spec = MessageSpec(header=_hex(m, "header", m.get("header", str)), field=m.get("field", str),
-                               samples=m.get("samples", int))
+                               samples=_int_at_least(m, "samples", 1))
             if spec.field not in {s.name for s in fields}:
                 raise m.fail("field", f"names no field of this frame: {spec.field!r}")
-            if spec.samples < 1:
-                raise m.fail("samples", "must be at least 1")
             m.done()
             messages.append(spec)
         layout = RegisterMessages(**common, fields=fields, sample_length=stride, messages=tuple(messages))
     else:
         if not device_ts:
             raise f.fail("device_timestamps", "must be true for polar_pmd (every PMD frame has a timestamp)")
-        ts = _parse_timestamp(f, None)
+        ts = _parse_timestamp(f, PMD_HEADER_BYTES - 1)
         measurements = tuple(_parse_measurement(m) for m in f.subs("measurements"))
-        layout = PmdFrames(**common, fields=(), timestamp=ts, measurements=measurements)
-        names = layout.channel_names
-        _check_channels(f, "measurements", names, {m.field: m.channels for m in measurements})
-        return layout
-    _check_channels(f, "fields", layout.channel_names, {s.name: s.count for s in layout.fields})
+        _check_channels(f, "measurements", "channels", [(m.field, m.channels) for m in measurements])
+        return PmdFrames(**common, fields=(), timestamp=ts, measurements=measurements)
+    _check_channels(f, "fields", "count", [(s.name, s.count) for s in layout.fields])
     return layout
 
 
@@ -613,7 +629,10 @@ def _parse_measurement(m: _Table) -> PmdMeasurement:
         types.append(PmdFrameType(code=code, bits=bits, unit=_choice(t, "unit", UNIT_TO_SI),
                                   factor=t.get("factor", bool)))
         t.done()
-    spec = PmdMeasurement(type=m.get("type", int), field=m.get("field", str), channels=m.get("channels", int),
+    mtype = m.get("type", int)
+    if not 0 <= mtype <= 0xFF:
+        raise m.fail("type", f"must be a byte, got {mtype}")
+    spec = PmdMeasurement(type=mtype, field=m.get("field", str), channels=_int_at_least(m, "channels", 1),
                           frame_types=tuple(types))
     m.done()
     return spec

@@ -6,6 +6,9 @@ range is passed on, and when valid traffic carries k damaged notifications the c
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from hypothesis import strategies as st
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import builtin_profile_names, load_profile
+from pelvio.sensor.sim import Simulator
 from pelvio.sensor.stream import MAX_ACC_MPS2, MAX_GYR_RPS, SensorStream
 from reliability_support import FUZZ, FUZZ_HEAVY, device_traffic, new_stream
 
@@ -108,19 +112,62 @@ def truncate(profile: str, payload: bytes, cut: int) -> bytes:
     return payload[: lo + cut % (hi - lo + 1)]
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-@FUZZ_HEAVY
-@given(data=st.data())
-def test_malformed_counter_matches_the_damage_injected(profile, data):
-    """Valid traffic with k truncated notifications (not adjacent, not first or last): exactly k
-    malformed, the samples of the damaged packets missing, every other sample as a clean decode gives it."""
+def oversize(profile: str, payload: bytes, extra: bytes) -> bytes:
+    """``payload`` with ``extra`` (at least one byte) appended, shaped so the damage is certain to show where
+    the layout can show it at all (``oversize_effect`` says how it shows):
+
+    * sync frames: no byte equals the sync's first, so the tail can neither hold a frame nor end in a sync
+      prefix carried into the next notification; the whole frames before it still decode.
+    * fixed payloads, register messages: any extra byte makes the length differ from the layout's (or the
+      header's count); a padded payload instead takes trailing bytes as padding by definition.
+    * PMD delta frames: bytes after the content are read as one more delta block; one opening with a zero
+      width (or a lone byte: a cut block header) cannot be one.
+    """
+    frame = load_profile(profile).frame
+    if frame.kind == "sync_frames":
+        extra = bytes(b ^ 0xFF if b == frame.sync[0] else b for b in extra)
+    elif frame.kind == "polar_pmd":
+        ftype = next(m for m in frame.measurements if m.type == payload[0]).frame_type(payload[9])
+        assert ftype is not None and ftype.delta, "the simulator sends delta frames"
+        extra = b"\0" + extra[1:]
+    return payload + extra
+
+
+def oversize_effect(profile: str) -> tuple[int, bool]:
+    """(malformed counted per oversized notification, whether its own samples are still delivered)."""
+    frame = load_profile(profile).frame
+    if frame.kind == "fixed_payload" and frame.padded:
+        return 0, True
+    return 1, frame.kind == "sync_frames"
+
+
+@dataclass
+class Injected:
+    """Valid traffic fed twice, once clean and once with one notification of each packet in ``packets``
+    damaged (``which``: its index in the packet)."""
+
+    sim: Simulator
+    per_packet: int
+    """Notifications per packet (2 where acc and gyr travel apart)."""
+    packets: list[int]
+    which: dict[int, int]
+    clean: SensorStream
+    hit: SensorStream
+    clean_batch: ImuBatch
+    hit_batch: ImuBatch
+
+
+def inject(profile: str, data: st.DataObject, args: st.SearchStrategy[Any],
+           damage: Callable[[str, bytes, Any], bytes]) -> Injected:
+    """Damage one notification in each of up to 8 packets (not adjacent, not first or last) with
+    ``damage(profile, payload, drawn arg)``."""
     sim, traffic = TRAFFIC[profile]
     per_packet = len(traffic[0][1])
     candidates = list(range(1, len(traffic) - 2))
     packets = sorted(data.draw(st.sets(st.sampled_from(candidates), max_size=8)))
     packets = [p for i, p in enumerate(packets) if i == 0 or p - packets[i - 1] >= 2]
     which = {p: data.draw(st.integers(0, per_packet - 1)) for p in packets}
-    cuts = {p: data.draw(st.integers(0, 1 << 16)) for p in packets}
+    drawn = {p: data.draw(args) for p in packets}
 
     clean, hit = new_stream(sim), new_stream(sim)
     clean_parts, hit_parts = [], []
@@ -128,27 +175,65 @@ def test_malformed_counter_matches_the_damage_injected(profile, data):
         for j, payload in enumerate(group):
             clean_parts.append(clean.feed(payload, arrival_s))
             if which.get(i) == j:
-                payload = truncate(profile, payload, cuts[i])
+                payload = damage(profile, payload, drawn[i])
             hit_parts.append(hit.feed(payload, arrival_s))
     rate = sim.config.sampling_rate_hz
-    clean_batch, hit_batch = ImuBatch.concat(clean_parts, rate), ImuBatch.concat(hit_parts, rate)
-    assert clean.stats.malformed == 0
-    assert hit.stats.malformed == len(packets), hit.stats.last_error
+    return Injected(sim, per_packet, packets, which, clean, hit, ImuBatch.concat(clean_parts, rate),
+                    ImuBatch.concat(hit_parts, rate))
 
+
+def check_damaged_samples_missing(run: Injected) -> None:
+    """The damaged notifications' samples are missing, every other sample is as a clean decode gives it."""
+    sim, packets, clean, hit = run.sim, run.packets, run.clean, run.hit
     spp = sim.samples_per_packet
     if sim.profile.frame.kind == "register_messages":  # acc and gyr paired in arrival order (no device time)
-        per_channel = [sum(1 for j in which.values() if j == c) for c in range(per_packet)]
+        per_channel = [sum(1 for j in run.which.values() if j == c) for c in range(run.per_packet)]
         assert hit.stats.frames == clean.stats.frames - spp * max(per_channel)
         return
     assert hit.stats.frames == clean.stats.frames - spp * len(packets)
-    kept = np.ones(len(clean_batch), bool)
+    kept = np.ones(len(run.clean_batch), bool)
     for p in packets:
         kept[p * spp : (p + 1) * spp] = False
-    np.testing.assert_array_equal(hit_batch.acc_mps2, clean_batch.acc_mps2[kept])
-    np.testing.assert_array_equal(hit_batch.gyr_rps, clean_batch.gyr_rps[kept])
+    np.testing.assert_array_equal(run.hit_batch.acc_mps2, run.clean_batch.acc_mps2[kept])
+    np.testing.assert_array_equal(run.hit_batch.gyr_rps, run.clean_batch.gyr_rps[kept])
     if sim.profile.frame.device_timestamps:
         assert hit.stats.lost_samples == spp * len(packets), "a damaged frame is a gap in device time"
-        np.testing.assert_array_equal(hit_batch.seq, clean_batch.seq[kept])
+        np.testing.assert_array_equal(run.hit_batch.seq, run.clean_batch.seq[kept])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@FUZZ_HEAVY
+@given(data=st.data())
+def test_malformed_counter_matches_the_damage_injected(profile, data):
+    """Valid traffic with k truncated notifications (not adjacent, not first or last): exactly k
+    malformed, the samples of the damaged packets missing, every other sample as a clean decode gives it."""
+    run = inject(profile, data, st.integers(0, 1 << 16), truncate)
+    assert run.clean.stats.malformed == 0
+    assert run.hit.stats.malformed == len(run.packets), run.hit.stats.last_error
+    check_damaged_samples_missing(run)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@FUZZ_HEAVY
+@given(data=st.data())
+def test_malformed_counter_matches_the_oversized_notifications(profile, data):
+    """Valid traffic with k notifications carrying extra bytes: the counter says k (0 where the layout
+    declares trailing bytes padding). A sync-framed notification keeps its whole frames, so every sample,
+    sequence number and counter but ``malformed`` is the clean decode's; for the other kinds the oversized
+    notification is skipped whole: its samples missing, every other one as a clean decode gives it.
+    Half the extras are heads of valid notifications, the content most likely to pass for data."""
+    heads = st.tuples(valid_notification(profile), st.integers(1, 64)).map(lambda a: a[0][: a[1]])
+    run = inject(profile, data, st.one_of(st.binary(min_size=1, max_size=64), heads), oversize)
+    per_notification, samples_kept = oversize_effect(profile)
+    assert run.clean.stats.malformed == 0
+    assert run.hit.stats.malformed == per_notification * len(run.packets), run.hit.stats.last_error
+    if not samples_kept:
+        check_damaged_samples_missing(run)
+        return
+    for field in ("seq", "t_s", "acc_mps2", "gyr_rps"):
+        np.testing.assert_array_equal(getattr(run.hit_batch, field), getattr(run.clean_batch, field))
+    assert run.hit.stats.frames == run.clean.stats.frames
+    assert run.hit.stats.lost_samples == run.clean.stats.lost_samples
 
 
 @pytest.mark.parametrize("profile", PROFILES)
