@@ -151,7 +151,15 @@ async def scan(timeout_s: float = 5.0, *, profiles: dict[str, DeviceProfile] | N
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    """How the supervisor retries: exponential back-off between rounds of scan + connect."""
+    """How the supervisor retries: exponential back-off between rounds of scan + connect.
+
+    The back-off paces the search for a sensor that is not there, so only rounds whose scan did not
+    find it lengthen the wait. A round that found it (it is back) but lost the link while connecting
+    or starting is retried after ``first_delay_s``: a flaky set-up right after a return would otherwise
+    pile up waits (0.5 + 1 + 2 + 3 s after four failed set-ups) and hold the stream for more than 5 s
+    with the sensor in range. A scan picks up a returning sensor at once, so the worst return is at
+    the start of a ``max_delay_s`` wait: streaming again after that wait and one round.
+    """
 
     first_delay_s: float = 0.5
     factor: float = 2.0
@@ -163,8 +171,9 @@ class RetryPolicy:
     connect_attempts: int = 3
     """Attempts inside one round, by bleak-retry-connector (it has its own short back-off)."""
 
-    def delay_s(self, failures: int) -> float:
-        return min(self.first_delay_s * self.factor ** max(failures - 1, 0), self.max_delay_s)
+    def delay_s(self, misses: int) -> float:
+        """Wait before the next round after ``misses`` rounds in a row whose scan did not find the sensor."""
+        return min(self.first_delay_s * self.factor ** max(misses - 1, 0), self.max_delay_s)
 
 
 @dataclass(frozen=True)
@@ -274,6 +283,8 @@ class BleSource:
         self._state = LinkState.IDLE
         self._connects = 0
         self._failures = 0
+        self._misses = 0
+        """Rounds in a row whose scan did not find the sensor: they alone lengthen the back-off."""
         self._notifications = 0
         self._overflows = 0
         self._mtu = 0
@@ -421,7 +432,7 @@ class BleSource:
                         f"gave up on {self.address or self.profile.name} after {self._failures} failed "
                         f"attempts: {self._last_error}"))
                     return
-                await self._sleep(self.retry.delay_s(self._failures))
+                await self._sleep(self.retry.delay_s(self._misses))
                 continue
             self._failures = 0
             self._connects += 1
@@ -451,12 +462,14 @@ class BleSource:
         from bleak import BleakClient, BleakScanner
         from bleak_retry_connector import establish_connection
 
+        self._misses += 1  # until the scan finds it (a scan that fails finds nothing either)
         with bluetooth_errors():
             device = await BleakScanner.find_device_by_filter(
                 self._wanted, timeout=self.retry.scan_timeout_s, backend=self.scanner_backend)
         if device is None:
             what = self.address or f"a {self.profile.name}"
             raise SensorConnectionError(f"{what} is not advertising (is it on and in range?)")
+        self._misses = 0
         self.address = device.address  # pinned from now on
         self.name = device.name or self.name
         with bluetooth_errors():

@@ -275,6 +275,11 @@ class BumbleClient(BaseBleakClient):
         await self._proxy(characteristic).unsubscribe(deliver)
 
 
+SETUP_DROP_MOMENTS = ("command", "discovery", "subscription")
+"""Where a planned set-up drop falls: a random start command (the link drops as the command arrives,
+before it takes effect), a random early moment, or the central's subscription to the data."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Impairments:
     """Link faults the peripheral injects on top of the simulator's loss, jitter and frame merging."""
@@ -286,15 +291,23 @@ class Impairments:
     mtu: int = CENTRAL_MTU
     """Server ATT MTU: notifications longer than ``mtu - 3`` bytes are truncated, as a real stack does."""
     setup_drop: float = 0.0
-    """Fraction of connections the peripheral drops while the central sets up (discovery, subscriptions,
-    start commands): at a random moment in the first ``setup_drop_window_s`` or at a random command."""
-    setup_drop_window_s: float = 0.05
+    """Fraction of connections the peripheral drops while the central sets up, at each of
+    ``setup_drop_moments`` in turn, so a few planned drops cover all of them (a coin toss can go one
+    way many times)."""
+    setup_drop_moments: tuple[str, ...] = SETUP_DROP_MOMENTS
+    """The moments to take in turn (some of ``SETUP_DROP_MOMENTS``)."""
+    setup_drop_window_s: float = 0.01
+    """A "discovery" drop comes at a random moment this soon after connecting: the emulated set-up
+    reaches its first command after 10-40 ms, so most such drops cut MTU exchange or discovery; one
+    that comes after streaming has started is skipped (the log counts only drops that happen)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not (0 <= self.split <= 1 and 0 <= self.junk <= 1 and 0 <= self.setup_drop <= 1):
             raise ValueError(f"split, junk and setup_drop are fractions in [0, 1], got "
                              f"{self.split}, {self.junk}, {self.setup_drop}")
+        if not self.setup_drop_moments or not set(self.setup_drop_moments) <= set(SETUP_DROP_MOMENTS):
+            raise ValueError(f"setup_drop_moments are some of {SETUP_DROP_MOMENTS}, got {self.setup_drop_moments}")
         if self.mtu < 23:
             raise ValueError(f"the ATT MTU is at least 23, got {self.mtu}")
 
@@ -308,8 +321,12 @@ class PeripheralLog:
     connections: int = 0
     notifications: int = 0
     """Notifications sent to a subscribed central."""
-    setup_drops: int = 0
-    """Connections dropped on purpose before streaming started (``Impairments.setup_drop``)."""
+    connecting_drops: int = 0
+    """Links the peripheral dropped while the central connected, discovered and subscribed (before any command)."""
+    start_command_drops: int = 0
+    """Links dropped between the central's start commands: at least one written, streaming not yet started."""
+    streaming_drops: int = 0
+    """Links dropped while streaming (``EmulatedSensor.drop`` in mid-stream)."""
     intact_frames: int = 0
     """Samples delivered whole: every byte of their notifications arrived (split or not, never cut by the MTU)."""
 
@@ -352,6 +369,13 @@ class EmulatedSensor:
         """The other characteristics (commands, responses) by UUID."""
         self._advertise_after: asyncio.TimerHandle | None = None
         self._drop_at_write: int | None = None
+        self._drop_at_subscription = False
+        self._setup_plans = 0
+        """Set-up drops planned so far: each takes the next of ``Impairments.setup_drop_moments``."""
+        self._commands = 0
+        """Writes the central made on this connection."""
+        self._dropped: Connection | None = None
+        """The connection whose drop was last counted (a second drop of the same link is not counted again)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending = asyncio.Lock()
 
@@ -379,6 +403,7 @@ class EmulatedSensor:
         def on_write(connection: Connection, value: bytes) -> None:
             command = (uuid, bytes(value))
             self.log.writes.append(command)
+            self._commands += 1
             if self._drop_at_write is not None and len(self._received) >= self._drop_at_write:
                 self._drop_at_write = None
                 self._drop(0.0)
@@ -454,14 +479,19 @@ class EmulatedSensor:
         self._subscribed = False
         self._streaming = False
         self._received.clear()
+        self._commands = 0
         self.log.connections += 1
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         imp = self.impairments
         self._drop_at_write = None
+        self._drop_at_subscription = False
         if imp.setup_drop and self._rng.random() < imp.setup_drop:
-            self.log.setup_drops += 1
-            if self._starts and self._rng.random() < 0.5:  # during the start commands
+            moment = imp.setup_drop_moments[self._setup_plans % len(imp.setup_drop_moments)]
+            self._setup_plans += 1
+            if moment == "command" and self._starts:
                 self._drop_at_write = int(self._rng.integers(0, len(self._starts)))
+            elif moment == "subscription":
+                self._drop_at_subscription = True
             else:
                 delay_s = float(self._rng.uniform(0.0, imp.setup_drop_window_s))
                 asyncio.get_running_loop().call_later(delay_s, self._drop_if, connection)
@@ -477,6 +507,10 @@ class EmulatedSensor:
             asyncio.get_running_loop().create_task(self._advertise())
 
     def _on_subscription(self, _bearer: Any, notify: bool, indicate: bool) -> None:
+        if self._drop_at_subscription and (notify or indicate):
+            self._drop_at_subscription = False
+            self._drop(0.0)
+            return
         self._subscribed = notify or indicate
         if not self._subscribed:
             self._streaming = False
@@ -492,11 +526,23 @@ class EmulatedSensor:
         connection = self._connection
         if connection is None:
             return
+        if connection is not self._dropped:
+            self._dropped = connection
+            self._count_drop()
         self._streaming = False  # nothing more leaves once the drop is decided
         loop = asyncio.get_running_loop()
         if down_s > 0:
             self._advertise_after = loop.call_later(down_s, self._readvertise)
         loop.create_task(self._disconnect(connection))
+
+    def _count_drop(self) -> None:
+        """Log the drop by what the link was doing: the tests need each kind to have happened."""
+        if self._streaming:
+            self.log.streaming_drops += 1
+        elif self._commands:
+            self.log.start_command_drops += 1
+        else:
+            self.log.connecting_drops += 1
 
     async def _disconnect(self, connection: Connection) -> None:
         """After the notifications in flight have left the controller: what was counted as sent is
@@ -507,6 +553,17 @@ class EmulatedSensor:
                 with contextlib.suppress(ValueError):  # the connection is already gone
                     await queue.drain(connection.handle)
             await connection.disconnect()
+
+    def come_back(self) -> None:
+        """End the outage of a ``drop(down_s)`` now: advertise again (tests time a return to the
+        supervisor's back-off this way); safe from any thread."""
+        assert self._loop is not None, "the sensor is not running"
+        self._loop.call_soon_threadsafe(self._come_back)
+
+    def _come_back(self) -> None:
+        if self._advertise_after is not None:
+            self._advertise_after.cancel()
+            self._readvertise()
 
     def _readvertise(self) -> None:
         self._advertise_after = None
