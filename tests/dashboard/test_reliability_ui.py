@@ -31,6 +31,7 @@ from pelvio.live import LiveSession
 from pelvio.sensor.ble import RetryPolicy
 from pelvio.sensor.emulated import EmulatedSensor, emulated_source
 from pelvio.sensor.sim import SimConfig
+from waiting import wait_for
 
 APP = str(files("pelvio.dashboard") / "app.py")
 TIMEOUT_S = 20.0
@@ -115,14 +116,9 @@ def test_a_sensor_that_never_returns_is_reported_in_plain_words():
     source, sensor = emulated_source(sim, retry=GIVE_UP_FAST)
     session = LiveSession.ble(source, source_name="emulated", source_config=asdict(sim)).start()
     try:
-        deadline = time.monotonic() + 10.0
-        while session.stats.samples < 100:
-            assert time.monotonic() < deadline, session.stats
-            time.sleep(0.02)
+        wait_for(lambda: session.stats.samples >= 100, 10.0, lambda: session.stats)
         sensor.drop(down_s=3600.0)  # gone for good
-        while session.alive:
-            assert time.monotonic() < deadline, "the worker should stop once the source gives up"
-            time.sleep(0.05)
+        wait_for(lambda: not session.alive, 10.0, "the worker should stop once the source gives up")
         at = AppTest.from_function(_slow_panel_page, args=(session,), default_timeout=TIMEOUT_S).run()
     finally:
         session.stop()

@@ -30,6 +30,7 @@ from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.stream import SensorStream
 from sent_samples import matched_indices, sent_samples
+from waiting import wait_for
 
 from pelvio.live import LiveSession
 
@@ -244,15 +245,9 @@ def test_sensor_that_never_returns_leaves_a_closed_recording(tmp_path):
     path = live.start_recording(tmp_path, "gone")
     live.start()
     try:
-        deadline = time.monotonic() + 10.0
-        while live.stats.samples < 150:
-            assert time.monotonic() < deadline, live.stats
-            time.sleep(0.02)
+        wait_for(lambda: live.stats.samples >= 150, 10.0, lambda: live.stats)
         sensor.drop(down_s=3600.0)  # gone for good
-        deadline = time.monotonic() + 10.0
-        while live.alive:
-            assert time.monotonic() < deadline, "the session should stop once the source gives up"
-            time.sleep(0.05)
+        wait_for(lambda: not live.alive, 10.0, "the session should stop once the source gives up")
         stats = live.stats
     finally:
         live.stop()
