@@ -170,7 +170,7 @@ def faulty_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     read_only, full = tmp_path_factory.mktemp("read-only"), tmp_path_factory.mktemp("full")
     mounts = (f'mount --bind "{read_only}" "{read_only}" && mount -o remount,bind,ro "{read_only}" && '
               f'mount -t tmpfs -o size={TMPFS_KB}k tmpfs "{full}"')
-    child = (f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+    child = (f"import sys; sys.path[:0] = [{str(HERE)!r}, {str(HERE.parent)!r}]; "
              f"from test_reliability_ui import _child; _child({str(read_only)!r}, {str(full)!r})")
     result = subprocess.run(["unshare", "-rm", "sh", "-c", f'{mounts} && exec "$@"', "sh", sys.executable, "-c", child],
                             check=False, capture_output=True, text=True, timeout=60)
