@@ -14,7 +14,7 @@ import streamlit as st
 
 from pelvio.dashboard import plots
 from pelvio.sensor.recording import list_recordings
-from pelvio.trends import (DROP, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
+from pelvio.trends import (DROP, MIN_SESSIONS, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
                            metric_trends, metrics)
 
 
@@ -104,10 +104,11 @@ def _metric_view(points: list[TrendPoint], metric: Metric) -> None:
     c2.metric("Latest left − right", metric.format(trend.latest, signed=True),
               help="+ means larger on the left (for drop: more drop standing on the left leg).")
     c3.metric("Change per session", metric.format_change(trend.slope),
-              help="Least-squares slope of the left − right difference; needs 3 sessions. "
+              help=f"Least-squares slope of the left − right difference; needs {MIN_SESSIONS} sessions. "
                    "Toward 0 means the sides are getting more alike.")
     if trend.verdict == TOO_FEW:
-        st.caption("Three sessions with this metric on both sides are needed to say whether the difference shrinks.")
+        st.caption(f"{MIN_SESSIONS} sessions with this metric on both sides are needed to say whether the difference "
+                   "shrinks.")
     else:
         st.caption(f"The left/right difference in {metric.label} is **{trend.verdict}** across these sessions.")
     long = frame.melt(id_vars=["session"], value_vars=["left", "right"], var_name="side",

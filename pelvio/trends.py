@@ -175,17 +175,20 @@ def slope_per_session(values: Sequence[float]) -> float:
     return num / den
 
 
-def verdict(latest: float, slope: float, sessions: int, resolution: float = 0.0) -> str:
-    """Shrinking when the slope carries the latest difference toward zero, growing when away from it.
+def verdict(differences: Sequence[float], resolution: float = 0.0) -> str:
+    """Shrinking when the fitted slope carries the difference toward zero, growing when away from it.
 
-    A fitted change over all ``sessions`` smaller than ``resolution`` (half the shown precision) is
-    "unchanged": a coach should not read a direction into a change too small to print.
+    The side of zero is the latest difference's, or the sessions' mean where the latest is exactly zero
+    (4, 2, 0 reps: shrinking). A fitted change over all sessions smaller than ``resolution`` (half the
+    shown precision) is "unchanged": a coach should not read a direction into a change too small to print.
     """
-    if math.isnan(slope) or math.isnan(latest):
+    slope = slope_per_session(differences)
+    if math.isnan(slope) or not differences:
         return TOO_FEW
-    if abs(slope) * (sessions - 1) < resolution or slope * latest == 0:
+    side = differences[-1] or math.fsum(differences) / len(differences)
+    if abs(slope) * (len(differences) - 1) < resolution or slope * side == 0:
         return UNCHANGED
-    return SHRINKING if slope * latest < 0 else GROWING
+    return SHRINKING if slope * side < 0 else GROWING
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ class MetricTrend:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.latest, self.slope, self.sessions, 0.5 * 10.0 ** -self.metric.digits)
+        return verdict(self.differences, 0.5 * 10.0 ** -self.metric.digits)
 
 
 def metric_trend(points: Sequence[TrendPoint], metric: str | Metric) -> MetricTrend:

@@ -82,9 +82,11 @@ def test_unanalysable_sessions_are_listed_with_the_reason(recordings: Path):
 def test_slope_and_verdict():
     assert slope_per_session([6.0, 4.0, 2.0]) == pytest.approx(-2.0)
     assert math.isnan(slope_per_session([6.0, 4.0]))
-    assert verdict(2.0, -2.0, 3) == SHRINKING and verdict(-2.0, -2.0, 3) == GROWING
-    assert verdict(-2.0, 2.0, 3) == SHRINKING and verdict(2.0, math.nan, 2) == TOO_FEW
-    assert verdict(0.5, 0.01, 3, resolution=0.05) == UNCHANGED  # 0.02 over three sessions: too small to show
+    assert verdict([6.0, 4.0, 2.0]) == SHRINKING and verdict([2.0, 0.0, -2.0]) == GROWING
+    assert verdict([-6.0, -4.0, -2.0]) == SHRINKING and verdict([4.0, 2.0]) == TOO_FEW
+    assert verdict([0.48, 0.49, 0.5], resolution=0.05) == UNCHANGED  # 0.02 over three sessions: too small to show
+    assert verdict([4.0, 2.0, 0.0]) == SHRINKING and verdict([-3.0, -1.0, 0.0]) == SHRINKING  # reached zero
+    assert verdict([0.0, 0.0, 0.0]) == UNCHANGED and verdict([0.0, 1.0, 0.0]) == UNCHANGED
 
 
 def test_cli_table_names_the_metric_and_each_verdict(recordings: Path, capsys):
