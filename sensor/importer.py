@@ -55,14 +55,14 @@ def read_imu_csv(path: str | Path, *, rate_hz: float | None = None, time_column:
     left-handed sensor frame works because calibration finds the pelvis axes.
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows, lines = _read_rows(path)
     acc_cols = _axis_columns(header, _ACC, "accelerometer", path)
     gyr_cols = _axis_columns(header, _GYR, "gyroscope", path, exclude=acc_cols)
     t_col = _time_column(header, time_column, path)
     if t_col is None and rate_hz is None:
         raise CsvImportError(f"{path}: no time column found (looked for t, time, timestamp): pass --rate HZ")
     used = acc_cols + gyr_cols + ([t_col] if t_col is not None else [])
-    data = _numbers(path, header, rows, used)
+    data = _numbers(path, header, rows, used, lines)
     acc = data[:, : 3]
     gyr = data[:, 3:6]
     remap = _axis_map(axes)
@@ -72,7 +72,7 @@ def read_imu_csv(path: str | Path, *, rate_hz: float | None = None, time_column:
     acc, gyr = acc * ACC_UNITS[acc_unit], gyr * GYR_UNITS[gyr_unit]
     if not (ok := plausible(acc, gyr)).all():
         r = int(np.flatnonzero(~ok)[0])
-        raise CsvImportError(f"{path}: line {r + 2}: acceleration {np.abs(acc[r]).max():.4g} m/s^2 or angular rate "
+        raise CsvImportError(f"{path}: line {lines[r]}: acceleration {np.abs(acc[r]).max():.4g} m/s^2 or angular rate "
                              f"{np.abs(gyr[r]).max():.4g} rad/s is beyond any IMU's range "
                              f"({MAX_ACC_MPS2:.0f} m/s^2, {MAX_GYR_RPS:.0f} rad/s): check --acc-unit and --gyr-unit "
                              f"(read as {acc_unit} and {gyr_unit})")
@@ -113,7 +113,8 @@ def import_csv(path: str | Path, directory: str | Path, *, athlete: str = "", **
     return writer.path, result
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, sample rows, each sample row's line number in the file: blank lines are skipped, not counted)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             sample = f.read(4096)
@@ -122,15 +123,16 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
                 dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
             except csv.Error:
                 dialect = csv.excel
-            rows = list(csv.reader(f, dialect))
+            reader = csv.reader(f, dialect)
+            rows = [(reader.line_num, r) for r in reader]
     except FileNotFoundError:
         raise CsvImportError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CsvImportError(f"{path}: cannot read as text CSV: {e}") from e
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise CsvImportError(f"{path}: needs a header line and at least one row of samples")
-    return [c.strip() for c in rows[0]], rows[1:]
+    return [c.strip() for c in rows[0][1]], [r for _, r in rows[1:]], [n for n, _ in rows[1:]]
 
 
 def _axis_columns(header: list[str], pattern: re.Pattern, what: str, path: Path,
@@ -160,7 +162,7 @@ def _time_column(header: list[str], name: str | None, path: Path) -> int | None:
     return hits[0] if hits else None
 
 
-def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[int]) -> np.ndarray:
+def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[int], lines: list[int]) -> np.ndarray:
     out = np.empty((len(rows), len(cols)))
     for r, row in enumerate(rows):
         for k, c in enumerate(cols):
@@ -168,10 +170,10 @@ def _numbers(path: Path, header: list[str], rows: list[list[str]], cols: list[in
                 out[r, k] = float(row[c])
             except (IndexError, ValueError):
                 cell = row[c] if c < len(row) else ""
-                raise CsvImportError(f"{path}: line {r + 2}, column '{header[c]}': {cell!r} is not a number") from None
+                raise CsvImportError(f"{path}: line {lines[r]}, column '{header[c]}': {cell!r} is not a number") from None
     if not np.isfinite(out).all():
         r, k = np.argwhere(~np.isfinite(out))[0]
-        raise CsvImportError(f"{path}: line {r + 2}, column '{header[cols[k]]}': not a finite number")
+        raise CsvImportError(f"{path}: line {lines[r]}, column '{header[cols[k]]}': not a finite number")
     return out
 
 

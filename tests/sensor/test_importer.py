@@ -98,3 +98,14 @@ def test_import_writes_a_recording_that_reads_back(tmp_path):
     assert rec.complete and rec.metadata["source"] == "import" and rec.metadata["athlete"] == "B2"
     assert rec.metadata["source_config"]["acc_unit"] == "g"
     np.testing.assert_array_equal(rec.batch.acc_mps2, res.batch.acc_mps2)
+
+
+def test_errors_name_the_line_of_the_file_even_after_blank_lines(tmp_path):
+    rows, _, _ = walking_rows(n=20)
+    p = write_csv(tmp_path / "gaps.csv", "t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z", rows)
+    lines = p.read_text().splitlines()
+    lines[8:8] = ["", ""]  # two blank lines before file line 11
+    lines[10] = lines[10].replace(lines[10].split(",")[2], "oops", 1)
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PelvioError, match=r"line 11, column 'acc_y': 'oops' is not a number"):
+        read_imu_csv(p)
