@@ -333,8 +333,9 @@ class LiveEvents:
     final: GaitEvents
     """ICs confirmed by these samples, each reported once, in order: exactly the offline ``detect_events``."""
     provisional: GaitEvents
-    """Every later IC at least ``PROVISIONAL_S`` old, with its side as the samples so far say. It replaces the
-    previous update's provisional events: each may still move, change side or vanish before it is final."""
+    """Every later IC at least ``PROVISIONAL_S`` old, as the last search of the window saw it (at most
+    ``SEARCH_EVERY_S`` ago). It replaces the previous update's provisional events: each may still move,
+    change side or vanish before it is final."""
 
 
 class StepDetector:

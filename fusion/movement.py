@@ -25,8 +25,8 @@ REP_WINDOW_S = 30.0
 REP_EVERY_S = 0.5
 """How often (in signal time) the rep search runs; a rep is counted at most this long after it ends."""
 STEP_EVERY_S = 0.05
-"""How often (in signal time) the step detector runs: each run scans its whole window, so running it
-per BLE packet would cost several times the orientation filter for no earlier event."""
+"""How often (in signal time) the step detector is fed: it then looks for a new step peak in its newest
+samples and searches its whole window only when one shows (or every ``SEARCH_EVERY_S``)."""
 FLAGS_EVERY_S = 5.0
 """How often (in signal time) the live findings are re-judged: each judgement bootstraps the per-side
 medians of up to ``LIVE_STEPS`` steps, which per new step cost the server about 1 % of a core."""
@@ -49,10 +49,11 @@ class LiveMovement:
     """Walking figures per stance side over the newest ``LIVE_STEPS`` steps, ``SessionAnalysis.side_values``
     keys (steps, drop_deg...)."""
     flags: tuple[str, ...]
-    """Findings that hold now, plain sentences as ``SessionAnalysis.flags``."""
+    """Findings over the newest steps, judged every ``FLAGS_EVERY_S``; plain sentences as ``SessionAnalysis.flags``."""
     recent_steps: tuple[tuple[float, str, bool], ...] = ()
     """The newest initial contacts: (time in s, stance side or 'unknown', provisional). A provisional
-    contact is shown about 0.4 s after it happens and may still move or change side before it is final."""
+    contact is shown once its peak has fallen (a median 0.16 s after it on the Mobilise-D trials) and may
+    still move or change side before it is final."""
 
 
 class MovementTracker:

@@ -494,7 +494,8 @@ class Recording:
     metadata: dict[str, Any]
     batch: ImuBatch
     complete: bool
-    """False if a torn tail was dropped, ``close()`` never ran, or sidecar and data disagree."""
+    """False if a torn tail was dropped, ``close()`` never ran, sidecar and data disagree, or samples with
+    impossible values were left out."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -697,9 +698,7 @@ def _without_impossible_samples(batch: ImuBatch) -> tuple[ImuBatch, str]:
     if ok.all():
         return batch, ""
     bad = np.flatnonzero(~ok)
-    kept = ImuBatch(seq=batch.seq[ok], t_s=batch.t_s[ok], acc_mps2=batch.acc_mps2[ok], gyr_rps=batch.gyr_rps[ok],
-                    sampling_rate_hz=batch.sampling_rate_hz)
-    return kept, (f"samples with impossible values (non-finite, or beyond any IMU's range): {len(bad)}, the first "
+    return batch[ok], (f"samples with impossible values (non-finite, or beyond any IMU's range): {len(bad)}, the first "
                   f"at row {bad[0]} (sample {batch.seq[bad[0]]}); the file is damaged there, and they were left "
                   f"out as lost samples")
 

@@ -339,9 +339,9 @@ class SensorStream:
                 if dropped:
                     self.stats.last_error = f"{self.profile.id}: {dropped} {c} samples without a partner dropped"
             keys, acc, gyr, times = self._pairer.pop()
-        plausible = self._plausible(acc, gyr)
-        if not plausible.all():
-            keys, acc, gyr, times = keys[plausible], acc[plausible], gyr[plausible], times[plausible]
+        ok = self._plausible(acc, gyr)
+        if not ok.all():
+            keys, acc, gyr, times = keys[ok], acc[ok], gyr[ok], times[ok]
         n = len(keys)
         if n == 0:
             return ImuBatch.empty(self.sampling_rate_hz)
