@@ -51,6 +51,8 @@ class Metric:
     section: str
     unit: str
     """As the comparison table gives it: deg, s, cm, deg/s; empty for counts (steps, holds, reps)."""
+    order: tuple[int, int] = field(default=(0, 0), compare=False)
+    """(section, row) of the metric in the analysis' tables: trends list metrics in that order."""
 
     @property
     def title(self) -> str:
@@ -118,9 +120,10 @@ def session_values(result: SessionAnalysis) -> dict[str, SideValue]:
     out = {}
     for key, rows in result.comparisons().items():
         section, prefix = _SECTIONS[key]
-        for row in rows:
+        for i, row in enumerate(rows):
             label = row["metric"]
-            metric = Metric(prefix + normalise(re.sub(r"\(.*?\)", "", label)), label, section, row["unit"])
+            metric = Metric(prefix + normalise(re.sub(r"\(.*?\)", "", label)), label, section, row["unit"],
+                            order=(list(_SECTIONS).index(key), i))
             out[metric.name] = SideValue(metric, row["left"], row["right"], row["symmetry_index_pct"])
     return out
 
@@ -151,8 +154,7 @@ def metrics(points: Sequence[TrendPoint]) -> list[Metric]:
     for p in points:
         for name, v in p.values.items():
             seen.setdefault(name, v.metric)
-    order = [section for section, _ in _SECTIONS.values()]
-    return sorted(seen.values(), key=lambda m: order.index(m.section))
+    return sorted(seen.values(), key=lambda m: m.order)
 
 
 def find_metric(points: Sequence[TrendPoint], name: str) -> Metric:

@@ -11,8 +11,9 @@ from pelvio.cli import main
 from pelvio.fusion.gait import symmetry_index
 from pelvio.record import record_simulation
 from pelvio.sensor.sim import SimConfig
-from pelvio.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, UnknownMetricError, athlete_trend,
-                           find_metric, metric_trend, metric_trends, metrics, slope_per_session, verdict)
+from pelvio.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, Metric, SideValue, TrendPoint,
+                           UnknownMetricError, athlete_trend, find_metric, metric_trend, metric_trends, metrics,
+                           slope_per_session, verdict)
 
 SLS_DROP = "sls_contralateral_drop_median"
 
@@ -127,3 +128,14 @@ def test_cli_athlete_with_no_analysable_session(recordings: Path, capsys):
     assert main(["trend", "A", "--recordings", str(recordings)]) == 2
     out, err = capsys.readouterr()
     assert "cannot calibrate" in out and "could be analysed" in err
+
+
+def test_metrics_keep_the_analysis_table_order_whichever_session_has_them():
+    def point(*rows: tuple[str, int]) -> TrendPoint:
+        values = {name: SideValue(Metric(name, name, "walking", "deg", order=(0, i)), 1.0, 2.0, -66.7)
+                  for name, i in rows}
+        return TrendPoint(Path(f"{len(rows)}.arrows"), None, values)
+
+    first = point(("steps", 0), ("tilt_range", 7))  # a session without the drop row
+    second = point(("steps", 0), ("contralateral_pelvic_drop", 2), ("tilt_range", 7))
+    assert [m.name for m in metrics([first, second])] == ["steps", "contralateral_pelvic_drop", "tilt_range"]
