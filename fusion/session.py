@@ -277,6 +277,12 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     return result
 
 
+def shown_digits(unit: str) -> int:
+    """Decimals a per-side value in ``unit`` is printed with: whole counts, tenths of degrees, hundredths
+    of s, cm and deg/s (a left/right difference there is often under a tenth)."""
+    return 0 if not unit else 2 if unit in ("s", "cm", "deg/s") else 1
+
+
 def named_exercise(recording: Recording) -> str | None:
     """The exercise a recording names (a simulated session's activity), whose reps to count by default."""
     config = recording.metadata.get("source_config")

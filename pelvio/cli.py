@@ -359,12 +359,14 @@ def format_report(path: str, meta: dict, result) -> str:
 
 def _side_table(title: str, rows: list[dict]) -> list[str]:
     """A left/right table with symmetry index (L-R over their mean, %) and ratio (L/R); nothing without rows."""
+    from pelvio.fusion.session import shown_digits
+
     if not rows:
         return []
     lines = ["", f"{title:<40}{'left':>8}{'right':>8}{'SI %':>8}{'L/R':>7}"]
     for row in rows:
         label = f"{row['metric']} ({row['unit']})" if row["unit"] else row["metric"]
-        fmt = ".0f" if not row["unit"] else ".2f" if row["unit"] in ("s", "deg/s") else ".1f"
+        fmt = f".{shown_digits(row['unit'])}f"
         si, ratio = ("", "") if not row["unit"] else (_num(row["symmetry_index_pct"], ".0f"), _num(row["ratio"], ".2f"))
         lines.append(f"{label:<40}{_num(row['left'], fmt):>8}{_num(row['right'], fmt):>8}{si:>8}{ratio:>7}".rstrip())
     return lines

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pelvio.errors import PelvioError
-from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
+from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise, shown_digits
 from pelvio.sensor.recording import list_recordings, read_recording
 
 MIN_SESSIONS = 3
@@ -29,7 +29,6 @@ SHRINKING, GROWING, UNCHANGED, TOO_FEW = "shrinking", "growing", "unchanged", "n
 _SECTIONS = {"walking": ("walking", ""), "single_leg": ("single-leg stance", "sls_"), "reps": ("repetitions", "rep_")}
 """Each of the analysis' comparison tables (``SessionAnalysis.comparisons``): its name and metric name prefix."""
 _SYMBOLS = {"deg": "°", "deg/s": "°/s"}
-_DIGITS = {"s": 2, "cm": 2}
 
 
 class UnknownMetricError(PelvioError, ValueError):
@@ -67,8 +66,8 @@ class Metric:
 
     @property
     def digits(self) -> int:
-        """Decimals the values are shown with (whole counts, hundredths of s and cm, tenths of degrees)."""
-        return 0 if not self.unit else _DIGITS.get(self.unit, 1)
+        """Decimals the values are shown with, as ``pelvio analyze`` shows them."""
+        return shown_digits(self.unit)
 
     def format(self, value: float, *, signed: bool = False, digits: int | None = None) -> str:
         """``value`` with its unit ("+2.0°", "0.55 s", "22 steps"); an en dash when there is none."""
