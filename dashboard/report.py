@@ -205,6 +205,13 @@ th:first-child, td:first-child {{ text-align: left; }}
 
 SIDE_HEADER = ["metric", "unit", "left", "right", "symmetry index", "ratio L/R"]
 ANGLE_HEADER = ["angle", "median", "5th percentile", "95th percentile", "range"]
+REP_HEADER = ["rep", "start", *(label for label, _, _ in REP_FIELDS.values())]
+
+
+def footer_line() -> str:
+    """When the report was made and how to read the signs of its angles."""
+    return (f"Made by Pelvio on {datetime.now().strftime('%Y-%m-%d %H:%M')}. "
+            "Signs: tilt + anterior; obliquity + right side low; rotation + right side forward.")
 
 
 def meta_line(result: SessionAnalysis, metadata: dict[str, Any]) -> str:
@@ -245,8 +252,7 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
     if result.reps is not None:
         sections += [f"<h2>Repetitions ({html.escape(result.reps.exercise.replace('_', ' '))}: "
                      f"{len(result.reps)})</h2>",
-                     _table(["rep", "start", *(label for label, _, _ in REP_FIELDS.values())],
-                            rep_table_rows(result))]
+                     _table(REP_HEADER, rep_table_rows(result))]
     sections += [
         "<h2>Angles over the session</h2>",
         '<p class="note">Shaded: stance on the <span class="l">left</span> or <span class="r">right</span> '
@@ -254,8 +260,7 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
         timeline_svg(result),
         "<h2>Angle summary</h2>",
         _table(ANGLE_HEADER, angle_rows(result)),
-        f'<p class="note">Made by Pelvio on {datetime.now().strftime("%Y-%m-%d %H:%M")}. '
-        "Signs: tilt + anterior; obliquity + right side low; rotation + right side forward.</p>",
+        f'<p class="note">{html.escape(footer_line())}</p>',
     ]
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime
 from typing import Any
 
 from fpdf import FPDF, FontFace
@@ -126,8 +125,7 @@ def _build(result: SessionAnalysis, name: str, metadata: dict[str, Any], warning
     pdf.para(report.SI_EXPLANATION, size=NOTE_PT, color=GREY)
     if result.reps is not None:
         pdf.heading(f"Repetitions ({result.reps.exercise.replace('_', ' ')}: {len(result.reps)})")
-        pdf.grid(["rep", "start", *(label for label, _, _ in report.REP_FIELDS.values())],
-                 report.rep_table_rows(result), (0.5, 0.8, *(1.0,) * len(report.REP_FIELDS)))
+        pdf.grid(report.REP_HEADER, report.rep_table_rows(result), (0.5, 0.8, *(1.0,) * len(report.REP_FIELDS)))
     timeline = report.timeline_svg(result, row_h=TIMELINE_ROW_H)
     pdf.heading("Angles over the session", keep_mm=10 + svg_height_mm(timeline, full * scale))
     pdf.words([("Shaded: stance on the ", GREY), ("left", plots.LEFT_COLOR), (" or ", GREY),
@@ -135,8 +133,7 @@ def _build(result: SessionAnalysis, name: str, metadata: dict[str, Any], warning
     pdf.svg(timeline, full * scale)
     pdf.heading("Angle summary")
     pdf.grid(report.ANGLE_HEADER, report.angle_rows(result), (1.4, 1, 1, 1, 1))
-    pdf.para(f"Made by Pelvio on {datetime.now().strftime('%Y-%m-%d %H:%M')}. Signs: tilt + anterior; "
-             "obliquity + right side low; rotation + right side forward.", size=NOTE_PT, color=GREY)
+    pdf.para(report.footer_line(), size=NOTE_PT, color=GREY)
     return pdf
 
 
