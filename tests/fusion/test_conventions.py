@@ -1,4 +1,4 @@
-"""Each angle's sign, per side, as the README and pelvio/conventions.py state it."""
+"""Each angle's sign, per side, as the README and src/pelvio/conventions.py state it."""
 
 import numpy as np
 import pytest
