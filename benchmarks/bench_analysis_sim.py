@@ -19,7 +19,7 @@ from multiprocessing import Pool
 
 import numpy as np
 
-from pelvio.fusion.flags import drop_asymmetry
+from pelvio.fusion.flags import Kind, drop_asymmetry
 from pelvio.fusion.reps import EXERCISES
 from pelvio.fusion.session import analyze
 from pelvio.sensor.sim import SimConfig, simulate
@@ -51,7 +51,7 @@ def walk_case(args: tuple[int, str | None]) -> dict:
     cfg = _config(seed, activity="walk", duration_s=WALK_S, weak_side=weak, drop_deg=3.0 if weak else 0.0)
     sim, result = _run(cfg)
     per = result.per_step()
-    named, _ = drop_asymmetry(per["left"]["drop_deg"], per["right"]["drop_deg"], result.thresholds)
+    named = drop_asymmetry(per["left"]["drop_deg"], per["right"]["drop_deg"], result.thresholds).side
     enough = min(len(per[s]["drop_deg"]) for s in ("left", "right")) >= result.thresholds.min_steps_per_side
     truth = sim.truth
     steps = result.steps
@@ -107,10 +107,9 @@ def hold_case(seed: int) -> dict:
                      "obl_sd": holds.obliquity_sd_deg[j], "obl_sd_true": float(np.std(true_drop)),
                      "sway_sd_cm": holds.sway_sd_cm[j], "sway_sd_true_cm": float(np.std(sim.truth.shift_m[i0:i1])) * 100})
     extra = len(holds) - sum(r["found"] for r in rows) - int((~complete & (truth.start_s < cfg.duration_s)).sum())
-    flagged = [f for f in result.flags if f.startswith(f"When you stand on your {weak} leg")]
-    return {"rows": rows, "extra": max(extra, 0), "flag_ok": bool(flagged),
-            "wrong_flag": any(f.startswith("When you stand on your") and not f.startswith(
-                f"When you stand on your {weak} leg") for f in result.flags)}
+    named = [f.side for f in result.flags if f.kind == Kind.SLS_DROP]
+    return {"rows": rows, "extra": max(extra, 0), "flag_ok": weak in named,
+            "wrong_flag": any(side != weak for side in named)}
 
 
 def _pct(x) -> str:

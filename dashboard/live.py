@@ -14,7 +14,6 @@ docs/dashboard.md for the measurements).
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -36,8 +35,6 @@ SLOW_REFRESH_S = 1.0
 """Seconds between updates of reps, findings, stream health, calibration and the rolling chart."""
 RATES_HZ = (50.0, 100.0, 200.0)
 DEFAULT_PROFILE = "witmotion_wt901ble"
-NOT_A_FINDING = ("Not enough walking",)
-"""Flag lines that say why sides cannot be compared yet: shown as a note, no banner and no sound."""
 CAPTIONS = {"sim": "Simulated sensor — no device connected.",
             "emulated": "Simulated sensor behind an emulated Bluetooth link — the real connection code, "
                         "no device."}
@@ -146,14 +143,14 @@ def _status_row(session: LiveSession) -> None:
 
 def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
     """Rep counter, last-rep card, per-side walking figures and a banner for each finding that holds."""
-    seen: list[str] = st.session_state.setdefault("live_flags_seen", [])
+    seen: list[tuple[str, str | None]] = st.session_state.setdefault("live_flags_seen", [])
     for flag in movement.flags:
-        if flag.startswith(NOT_A_FINDING):
-            st.caption(flag)
+        if not flag.concern:
+            st.caption(flag.text())
             continue
-        st.warning(flag, icon="🚩")
-        if (kind := _finding_kind(flag)) not in seen:
-            seen.append(kind)
+        st.warning(flag.text(), icon=":material/flag:")
+        if (key := (str(flag.kind), flag.side)) not in seen:
+            seen.append(key)
             if st.session_state.get("live_sound"):
                 cue.play()
     if exercise is not None:
@@ -177,11 +174,6 @@ def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
                                               f"{_num(right.get('drop_deg'), 1.0, '°')}")
         c3.metric("Step time L / R", f"{_num(left.get('step_time_s'), 1.0, '', 2)} / "
                                      f"{_num(right.get('step_time_s'), 1.0, ' s', 2)}")
-
-
-def _finding_kind(flag: str) -> str:
-    """The sentence with its numbers masked: a finding whose figures update each step beeps only once."""
-    return re.sub(r"\d+(\.\d+)?", "#", flag)
 
 
 def _num(value: float | None, factor: float, unit: str, digits: int = 1) -> str:

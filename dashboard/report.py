@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pelvio.conventions import RATIO_DIGITS, SI_DIGITS, shown, shown_digits
 from pelvio.dashboard import plots
 from pelvio.fusion.session import SessionAnalysis
 
@@ -70,7 +71,7 @@ def summary_records(result: SessionAnalysis) -> list[dict[str, Any]]:
             label, unit, factor = REP_FIELDS[key]
             records.append({"section": "reps", "metric": f"median {label}", "unit": unit,
                             "value": None if _num(value) is None else value * factor})
-    records += [{"section": "flags", "metric": flag} for flag in result.flags]
+    records += [{"section": "flags", "metric": flag.text()} for flag in result.flags]
     return records
 
 
@@ -84,12 +85,12 @@ def summary_csv(result: SessionAnalysis) -> bytes:
     return out.getvalue().encode()
 
 
-def fmt(value: Any, digits: int = 1, unit: str = "") -> str:
-    """A number with its unit, or an en dash when there is none."""
-    v = _num(value)
-    if v is None:
-        return "–"
-    return f"{v:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
+def fmt(value: Any, unit: str = "", digits: int | None = None) -> str:
+    """A number with its unit at the one shown precision (``pelvio.conventions.shown_digits``), or an en dash."""
+    text = shown(value, shown_digits(unit) if digits is None else digits)
+    if text == "–" or not unit or unit == "count":
+        return text
+    return f"{text}{(' ' + unit) if unit != '°' else unit}"
 
 
 # ----------------------------------------------------------------------------- SVG
@@ -162,7 +163,7 @@ def sides_svg(rows: list[dict[str, Any]], *, width: int = 720, bar_h: int = 14) 
             parts.append(f'<rect x="{label_w}" y="{yy}" width="{w:.1f}" height="{bar_h}" '
                          f'fill="{plots.SIDE_COLORS[side]}"/>'
                          f'<text x="{label_w + w + 4:.1f}" y="{yy + bar_h - 3}" font-size="11">'
-                         f'{side[0].upper()} {fmt(v, 2)}</text>')
+                         f'{side[0].upper()} {shown(v, shown_digits(r.get("unit") or ""))}</text>')
         y += 2 * (bar_h + 2) + 10
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {y}" width="100%" role="img" '
             f'aria-label="Left and right per metric">{"".join(parts)}</svg>')
@@ -178,15 +179,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def side_table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["metric"], r["unit"] or "count", fmt(r["left"], 2), fmt(r["right"], 2),
-             fmt(r.get("symmetry_index_pct"), 1, "%"), fmt(r.get("ratio"), 2)] for r in rows]
+    return [[r["metric"], r["unit"] or "count", fmt(r["left"]), fmt(r["right"]),
+             fmt(r.get("symmetry_index_pct"), "%", SI_DIGITS), fmt(r.get("ratio"), digits=RATIO_DIGITS)]
+            for r in rows]
 
 
 def rep_table_rows(result: SessionAnalysis) -> list[list[str]]:
     if result.reps is None:
         return []
-    return [[str(i + 1), fmt(rep["start_s"], 1, "s"),
-             *(fmt(rep[k] * factor, 1, unit) for k, (_, unit, factor) in REP_FIELDS.items())]
+    return [[str(i + 1), fmt(rep["start_s"], "s"),
+             *(fmt(rep[k] * factor, unit) for k, (_, unit, factor) in REP_FIELDS.items())]
             for i, rep in enumerate(result.rep_summary()["per_rep"])]
 
 
@@ -197,6 +199,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .flag {{ background: #fff4e0; border-left: 4px solid {plots.RIGHT_COLOR}; padding: 6px 10px; margin: 4px 0; }}
+.finding {{ background: #eef3f8; border-left: 4px solid #555; padding: 6px 10px; margin: 4px 0; }}
 .meta, .note {{ color: #555; font-size: 0.9em; }}
 .l {{ color: {plots.LEFT_COLOR}; font-weight: bold; }} .r {{ color: {plots.RIGHT_COLOR}; font-weight: bold; }}
 @media print {{ body {{ margin: 0; }} }}
@@ -228,7 +231,7 @@ def meta_line(result: SessionAnalysis, metadata: dict[str, Any]) -> str:
 
 
 def angle_rows(result: SessionAnalysis) -> list[list[str]]:
-    return [[angle, *(fmt(stats[k], 1, "°") for k in ("median", "p5", "p95", "range"))]
+    return [[angle, *(fmt(stats[k], "°") for k in ("median", "p5", "p95", "range"))]
             for angle, stats in result.angle_summary().items()]
 
 
@@ -239,7 +242,7 @@ def html_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any],
         f'<p class="meta">{html.escape(meta_line(result, metadata))}</p>',
         *(f'<p class="note">⚠ {html.escape(w)}</p>' for w in warnings),
         "<h2>Findings</h2>",
-        *(f'<div class="flag">{html.escape(f)}</div>' for f in result.flags),
+        *(f'<div class="{"flag" if f.concern else "finding"}">{html.escape(f.text())}</div>' for f in result.flags),
         f'<p class="note">{html.escape(flag_explanation(result))}</p>',
     ]
     for title, rows in comparison_tables(result).items():

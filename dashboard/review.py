@@ -76,7 +76,10 @@ def _uploaded() -> tuple[Path, str] | None:
 def _flags(result: SessionAnalysis) -> None:
     st.subheader("Findings")
     for flag in result.flags:
-        st.warning(flag, icon="🚩")
+        if flag.concern:
+            st.warning(flag.text(), icon=":material/flag:")
+        else:
+            st.info(flag.text(), icon=":material/info:")
     with st.expander("How findings are made"):
         st.write(report.flag_explanation(result))
 
@@ -84,13 +87,8 @@ def _flags(result: SessionAnalysis) -> None:
 def _side_tables(result: SessionAnalysis) -> None:
     for title, rows in report.comparison_tables(result).items():
         st.subheader(title)
-        frame = pd.DataFrame(rows, columns=list(report.COMPARISON_KEYS))
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            "left": st.column_config.NumberColumn("left", format="%.2f"),
-            "right": st.column_config.NumberColumn("right", format="%.2f"),
-            "symmetry_index_pct": st.column_config.NumberColumn("symmetry index (%)", format="%.1f %%"),
-            "ratio": st.column_config.NumberColumn("ratio L/R", format="%.2f"),
-        })
+        st.dataframe(pd.DataFrame(report.side_table_rows(rows), columns=report.SIDE_HEADER), hide_index=True,
+                     width="stretch")
         bars = plots.sides_long(rows)
         if not bars.empty:
             st.vega_lite_chart(bars, plots.sides_spec(list(bars["metric"].unique())), width="stretch")
@@ -104,12 +102,8 @@ def _rep_table(result: SessionAnalysis) -> None:
     if not len(result.reps):
         st.info("No repetitions of this exercise were found after the calibration movement.")
         return
-    header = ["rep", "start", *(f"{label} ({unit})" for label, unit, _ in report.REP_FIELDS.values())]
-    per_rep = result.rep_summary()["per_rep"]
-    table = pd.DataFrame([[i + 1, rep["start_s"], *(rep[k] * factor for k, (_, _, factor) in
-                                                    report.REP_FIELDS.items())] for i, rep in enumerate(per_rep)],
-                         columns=header).rename(columns={"start": "start (s)"})
-    st.dataframe(table.round(2), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(report.rep_table_rows(result), columns=report.REP_HEADER), hide_index=True,
+                 width="stretch")
 
 
 def _timeline(result: SessionAnalysis) -> None:
@@ -162,9 +156,8 @@ def _show(recording: Recording, result: SessionAnalysis, name: str) -> None:
     _rep_table(result)
     _timeline(result)
     st.subheader("Angle summary (°)")
-    st.dataframe(pd.DataFrame(result.angle_summary()).T.round(2), width="stretch", column_config={
-        "p5": st.column_config.NumberColumn("5th percentile"),
-        "p95": st.column_config.NumberColumn("95th percentile")})
+    st.dataframe(pd.DataFrame(report.angle_rows(result), columns=report.ANGLE_HEADER), hide_index=True,
+                 width="stretch")
     _exports(recording, result, name)
 
 

@@ -10,7 +10,8 @@ thresholds and their sources are in ``docs/analysis.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -108,12 +109,87 @@ def bootstrap_median_difference(left: np.ndarray, right: np.ndarray, *, resample
     return float(lo), float(hi)
 
 
+class Kind(StrEnum):
+    """What a finding is about; the UI, the sound cue and ``--json`` decide by this, never by the sentence."""
+
+    NOT_ENOUGH_WALKING = "not_enough_walking"
+    DROP_SIMILAR = "drop_similar"
+    DROP_UNCLEAR = "drop_unclear"
+    DROP_ASYMMETRY = "drop_asymmetry"
+    STEP_TIME_ASYMMETRY = "step_time_asymmetry"
+    STANCE_TIME_ASYMMETRY = "stance_time_asymmetry"
+    SLS_DROP = "sls_drop"
+    SLS_LEVEL = "sls_level"
+    SLS_ONE_SIDE = "sls_one_side"
+
+
+CONCERNS = frozenset({Kind.DROP_ASYMMETRY, Kind.STEP_TIME_ASYMMETRY, Kind.STANCE_TIME_ASYMMETRY, Kind.SLS_DROP})
+"""Kinds that name a side as a pattern worth attention; the others are neutral statements or notices."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One statement about the session: its kind, the side it names (or None) and the numbers it rests on."""
+
+    kind: Kind
+    side: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def concern(self) -> bool:
+        """True for a real finding (drawn as a warning); False for a neutral statement or a notice."""
+        return self.kind in CONCERNS
+
+    def text(self) -> str:
+        """The plain-language sentence, written from ``kind``, ``side`` and ``values`` alone."""
+        v, side = self.values, self.side
+        other = OTHER.get(side or "", "")
+        match self.kind:
+            case Kind.NOT_ENOUGH_WALKING:
+                return (f"Not enough walking to compare sides: {v['left_steps']:.0f} left and {v['right_steps']:.0f} "
+                        f"right steps (at least {v['needed_steps']:.0f} each needed).")
+            case Kind.DROP_SIMILAR:
+                return (f"Pelvic drop is similar on both sides (left stance {v['left_deg']:.1f}°, "
+                        f"right stance {v['right_deg']:.1f}°).")
+            case Kind.DROP_UNCLEAR:
+                return (f"Pelvic drop differs by {abs(v['left_deg'] - v['right_deg']):.1f}° between sides (left stance "
+                        f"{v['left_deg']:.1f}°, right stance {v['right_deg']:.1f}°) but varies too much from step to "
+                        f"step to say which side (the {v['confidence']:.0%} interval of the difference, "
+                        f"{v['low_deg']:+.1f} to {v['high_deg']:+.1f}°, includes zero).")
+            case Kind.DROP_ASYMMETRY:
+                return (f"When you stand on your {side} leg your {other} pelvis drops {v[f'{side}_deg']:.1f}° "
+                        f"({other} stance: {v[f'{other}_deg']:.1f}°) in walking — a pattern often linked to a "
+                        f"weak {side} gluteus medius.")
+            case Kind.STEP_TIME_ASYMMETRY | Kind.STANCE_TIME_ASYMMETRY:
+                name, rule = (("step time", f"|SI| above {v['limit']:g} %") if self.kind == Kind.STEP_TIME_ASYMMETRY
+                              else ("stance time", f"ratio above {v['limit']:g}"))
+                return (f"The {name} is longer in {side} stance ({LEFT} {v['left_s']:.2f} s, {RIGHT} "
+                        f"{v['right_s']:.2f} s; {rule}) — an uneven rhythm, often seen when one leg is spared.")
+            case Kind.SLS_DROP:
+                grade = "marked" if v["drop_deg"] >= v["marked_deg"] else "mild"
+                compare = (f"{other} stance not tested" if math.isnan(v["other_drop_deg"])
+                           else f"{other} stance: {v['other_drop_deg']:.1f}°")
+                return (f"When you stand on your {side} leg your {other} pelvis drops {v['drop_deg']:.1f}° ({grade}; "
+                        f"{compare}) — a pattern often linked to a weak {side} gluteus medius.")
+            case Kind.SLS_LEVEL:
+                shown = ", ".join(f"{s} stance {v[f'{s}_deg']:.1f}°" for s in (LEFT, RIGHT) if f"{s}_deg" in v)
+                return (f"Single-leg stance: the free side stays within {v['mild_deg']:g}° of the standing "
+                        f"neutral ({shown}).")
+            case Kind.SLS_ONE_SIDE:
+                return f"Only {side}-leg stance was held; hold the other leg too to compare sides."
+        raise AssertionError(self.kind)
+
+    def to_dict(self) -> dict:
+        return {"kind": str(self.kind), "side": self.side, "concern": self.concern, "values": dict(self.values),
+                "text": self.text()}
+
+
 def gait_flags(per_step: dict[str, dict[str, np.ndarray]], thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
-               *, quiet_when_short: bool = False) -> list[str]:
+               *, quiet_when_short: bool = False) -> list[Finding]:
     """Findings about walking from per-step values by stance side: ``{"left": {"drop_deg": ...}, ...}``.
 
     ``per_step[side]`` holds the usable steps' ``drop_deg`` and ``step_time_s`` (and ``stance_time_s``
-    when final contacts were found). ``quiet_when_short`` drops the "not enough walking" line (a session
+    when final contacts were found). ``quiet_when_short`` drops the "not enough walking" notice (a session
     of other tasks with only the calibration walk).
     """
     th = thresholds
@@ -122,16 +198,15 @@ def gait_flags(per_step: dict[str, dict[str, np.ndarray]], thresholds: FlagThres
     if min(n_left, n_right) < th.min_steps_per_side:
         if quiet_when_short:
             return []
-        return [(f"Not enough walking to compare sides: {n_left} left and {n_right} right steps "
-                 f"(at least {th.min_steps_per_side} each needed).")]
-    out = [drop_asymmetry(left["drop_deg"], right["drop_deg"], th)[1]]
-    out += _timing_flag("step time", left["step_time_s"], right["step_time_s"], th,
-                        lambda a, b: abs(symmetry_index(a, b)) > th.step_time_si_pct,
-                        f"|SI| above {th.step_time_si_pct:g} %")
+        return [Finding(Kind.NOT_ENOUGH_WALKING, None, {"left_steps": n_left, "right_steps": n_right,
+                                                       "needed_steps": th.min_steps_per_side})]
+    out = [drop_asymmetry(left["drop_deg"], right["drop_deg"], th)]
+    out += _timing_flag(Kind.STEP_TIME_ASYMMETRY, left["step_time_s"], right["step_time_s"], th,
+                        lambda a, b: abs(symmetry_index(a, b)) > th.step_time_si_pct, th.step_time_si_pct)
     if min(len(left.get("stance_time_s", ())), len(right.get("stance_time_s", ()))) >= th.min_steps_per_side:
-        out += _timing_flag("stance time", left["stance_time_s"], right["stance_time_s"], th,
+        out += _timing_flag(Kind.STANCE_TIME_ASYMMETRY, left["stance_time_s"], right["stance_time_s"], th,
                             lambda a, b: max(a / b, b / a) > th.stance_time_ratio if a > 0 and b > 0 else False,
-                            f"ratio above {th.stance_time_ratio:g}")
+                            th.stance_time_ratio)
     return out
 
 
@@ -140,44 +215,36 @@ def _interval(left: np.ndarray, right: np.ndarray, th: FlagThresholds) -> tuple[
 
 
 def drop_asymmetry(left: np.ndarray, right: np.ndarray,
-                   thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> tuple[str | None, str]:
-    """(side whose stance shows the larger drop, or None, and the sentence) from per-step gait drops (deg).
+                   thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> Finding:
+    """The finding on per-step gait drops (deg); its ``side`` is the stance side with the larger drop, or None.
 
     A side is named only when the medians differ by more than ``drop_difference_deg`` and the bootstrap
     interval of the difference excludes zero; the caller checks the step counts.
     """
     th = thresholds
-    drop = {LEFT: float(np.median(left)), RIGHT: float(np.median(right))}
-    diff = drop[LEFT] - drop[RIGHT]
+    drop = {f"{LEFT}_deg": float(np.median(left)), f"{RIGHT}_deg": float(np.median(right))}
+    diff = drop[f"{LEFT}_deg"] - drop[f"{RIGHT}_deg"]
     if abs(diff) <= th.drop_difference_deg:
-        return None, (f"Pelvic drop is similar on both sides (left stance {drop[LEFT]:.1f}°, "
-                      f"right stance {drop[RIGHT]:.1f}°).")
+        return Finding(Kind.DROP_SIMILAR, None, drop)
     lo, hi = _interval(left, right, th)
     if lo <= 0 <= hi:
-        return None, (f"Pelvic drop differs by {abs(diff):.1f}° between sides (left stance {drop[LEFT]:.1f}°, "
-                      f"right stance {drop[RIGHT]:.1f}°) but varies too much from step to step to say which "
-                      f"side (the {th.confidence:.0%} interval of the difference, {lo:+.1f} to {hi:+.1f}°, "
-                      f"includes zero).")
-    weak = LEFT if diff > 0 else RIGHT
-    return weak, (f"When you stand on your {weak} leg your {OTHER[weak]} pelvis drops {drop[weak]:.1f}° "
-                  f"({OTHER[weak]} stance: {drop[OTHER[weak]]:.1f}°) in walking — a pattern often linked to a "
-                  f"weak {weak} gluteus medius.")
+        return Finding(Kind.DROP_UNCLEAR, None, {**drop, "low_deg": lo, "high_deg": hi, "confidence": th.confidence})
+    return Finding(Kind.DROP_ASYMMETRY, LEFT if diff > 0 else RIGHT, drop)
 
 
-def _timing_flag(name: str, left: np.ndarray, right: np.ndarray, th: FlagThresholds, exceeds, rule: str) -> list[str]:
+def _timing_flag(kind: Kind, left: np.ndarray, right: np.ndarray, th: FlagThresholds, exceeds,
+                 limit: float) -> list[Finding]:
     a, b = float(np.median(left)), float(np.median(right))
     if not exceeds(a, b):
         return []
     lo, hi = _interval(left, right, th)
     if lo <= 0 <= hi:
         return []
-    longer = LEFT if a > b else RIGHT
-    return [(f"The {name} is longer in {longer} stance ({LEFT} {a:.2f} s, {RIGHT} {b:.2f} s; {rule}) — "
-             f"an uneven rhythm, often seen when one leg is spared.")]
+    return [Finding(kind, LEFT if a > b else RIGHT, {"left_s": a, "right_s": b, "limit": limit})]
 
 
 def single_leg_flags(drop_by_side: dict[str, float], holds_by_side: dict[str, int],
-                     thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> list[str]:
+                     thresholds: FlagThresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
     """Findings about single-leg stance holds from each side's median contralateral drop (deg)."""
     th = thresholds
     tested = [s for s in (LEFT, RIGHT) if holds_by_side.get(s, 0) > 0]
@@ -188,15 +255,12 @@ def single_leg_flags(drop_by_side: dict[str, float], holds_by_side: dict[str, in
         drop, other = drop_by_side[side], OTHER[side]
         if drop < th.sls_drop_mild_deg:
             continue
-        grade = "marked" if drop >= th.sls_drop_marked_deg else "mild"
-        compare = (f"{other} stance: {drop_by_side[other]:.1f}°" if other in tested else
-                   f"{other} stance not tested")
-        out.append(f"When you stand on your {side} leg your {other} pelvis drops {drop:.1f}° ({grade}; {compare}) "
-                   f"— a pattern often linked to a weak {side} gluteus medius.")
+        out.append(Finding(Kind.SLS_DROP, side, {
+            "drop_deg": drop, "other_drop_deg": drop_by_side[other] if other in tested else float("nan"),
+            "mild_deg": th.sls_drop_mild_deg, "marked_deg": th.sls_drop_marked_deg}))
     if not out:
-        shown = ", ".join(f"{s} stance {drop_by_side[s]:.1f}°" for s in tested)
-        out.append(f"Single-leg stance: the free side stays within {th.sls_drop_mild_deg:g}° of the standing "
-                   f"neutral ({shown}).")
+        out.append(Finding(Kind.SLS_LEVEL, None, {"mild_deg": th.sls_drop_mild_deg,
+                                                  **{f"{s}_deg": drop_by_side[s] for s in tested}}))
     if len(tested) == 1:
-        out.append(f"Only {tested[0]}-leg stance was held; hold the other leg too to compare sides.")
+        out.append(Finding(Kind.SLS_ONE_SIDE, tested[0]))
     return out

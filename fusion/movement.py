@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from pelvio.fusion.events import GaitEvents, StepDetector
-from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, gait_flags
+from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, gait_flags
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detection_inputs, steps_from_events, yaw_rate
 from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.reps import EXERCISES, REST_PAD_S, Reps, detect_reps
@@ -48,8 +48,8 @@ class LiveMovement:
     sides: dict[str, dict[str, float]]
     """Walking figures per stance side over the newest ``LIVE_STEPS`` steps, ``SessionAnalysis.side_values``
     keys (steps, drop_deg...)."""
-    flags: tuple[str, ...]
-    """Findings over the newest steps, judged every ``FLAGS_EVERY_S``; plain sentences as ``SessionAnalysis.flags``."""
+    flags: tuple[Finding, ...]
+    """Findings over the newest steps, judged every ``FLAGS_EVERY_S``; typed as ``SessionAnalysis.flags``."""
     recent_steps: tuple[tuple[float, str, bool], ...] = ()
     """The newest initial contacts: (time in s, stance side or 'unknown', provisional). A provisional
     contact is shown once its peak has fallen (a median 0.16 s after it on the Mobilise-D trials) and may
@@ -82,7 +82,7 @@ class MovementTracker:
         """The newest ``LIVE_STEPS`` final steps."""
         self._provisional: list[tuple[float, str, bool]] = []
         self._final_recent: list[tuple[float, str, bool]] = []
-        self._flags: tuple[str, ...] = ()
+        self._flags: tuple[Finding, ...] = ()
         self._per_step = steps_per_side(self._steps)
         self._judged = self._per_step
         """The per-step values ``_flags`` were judged on."""

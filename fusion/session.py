@@ -15,7 +15,7 @@ import numpy as np
 from pelvio.errors import CalibrationError
 from pelvio.fusion.calibration import Calibration, Method
 from pelvio.fusion.events import step_regularity
-from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds, comparison, gait_flags, single_leg_flags
+from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, comparison, gait_flags, single_leg_flags
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
@@ -44,7 +44,7 @@ class SessionAnalysis:
     steps: Steps
     holds: Holds
     """Single-leg stance holds and single-leg squats, always looked for."""
-    flags: list[str] = field(default_factory=list)
+    flags: list[Finding] = field(default_factory=list)
     reps: Reps | None = None
     """Exercise repetitions, when the exercise was named (``analyze(..., exercise=...)``)."""
     thresholds: FlagThresholds = DEFAULT_THRESHOLDS
@@ -122,7 +122,7 @@ class SessionAnalysis:
             "gait": self.gait_summary(),
             "comparisons": self.comparisons(),
             "single_leg": {"sides": side_summary(self.holds), "holds": self.holds.rows()},
-            "flags": self.flags,
+            "flags": [f.to_dict() for f in self.flags],
             "thresholds": asdict(self.thresholds),
             "reps": None if self.reps is None else self.rep_summary(),
         }
@@ -277,12 +277,6 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     return result
 
 
-def shown_digits(unit: str) -> int:
-    """Decimals a per-side value in ``unit`` is printed with: whole counts, tenths of degrees, hundredths
-    of s, cm and deg/s (a left/right difference there is often under a tenth)."""
-    return 0 if not unit else 2 if unit in ("s", "cm", "deg/s") else 1
-
-
 def named_exercise(recording: Recording) -> str | None:
     """The exercise a recording names (a simulated session's activity), whose reps to count by default."""
     config = recording.metadata.get("source_config")
@@ -304,7 +298,7 @@ def analyze_recording(recording: Recording, *, exercise: str | None = None,
                    progress=progress)
 
 
-def session_flags(result: SessionAnalysis) -> list[str]:
+def session_flags(result: SessionAnalysis) -> list[Finding]:
     """Walking findings first, then single-leg stance; "not enough walking" only when walking was the task."""
     other_tasks = len(result.holds) > 0 or (result.reps is not None and len(result.reps) > 0)
     out = gait_flags(result.per_step(), result.thresholds, quiet_when_short=other_tasks)

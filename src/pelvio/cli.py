@@ -229,8 +229,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.events:
         write_events_csv(Path(args.events), result.events())
     if args.json:
-        print(json.dumps({"file": str(args.file), "metadata": rec.metadata, **result.to_dict()},
-                         indent=2, default=_json_default, allow_nan=True))
+        print(strict_json({"file": str(args.file), "metadata": rec.metadata, **result.to_dict()}))
         return 0
     print(format_report(args.file, rec.metadata, result))
     return 0
@@ -291,7 +290,7 @@ def _trend(args: argparse.Namespace) -> int:
         raise PelvioError(f"none of the {len(points)} recordings of {args.athlete!r} could be analysed (see above)")
     metric = find_metric(points, args.metric or (DROP if DROP in names else names[0]))
     if args.json:
-        print(json.dumps(trend_dict(args.athlete, points), indent=2, ensure_ascii=False))
+        print(strict_json(trend_dict(args.athlete, points)))
         return 0
     print(f"{metric.title}, left and right per session (L-R: left minus right; SI: symmetry index; "
           "+ = larger on the left)")
@@ -321,10 +320,24 @@ def _trend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_default(obj: object) -> object:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def strict_json(obj: object) -> str:
+    """``obj`` as standard JSON (RFC 8259): numpy values as lists and numbers, NaN and infinity as null.
+
+    Python's ``json`` writes a bare ``NaN`` by default, which other JSON parsers reject.
+    """
+    return json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _jsonable(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def format_report(path: str, meta: dict, result) -> str:
@@ -352,23 +365,25 @@ def format_report(path: str, meta: dict, result) -> str:
     if result.reps is not None:
         lines += _rep_lines(result.rep_summary())
         lines += _side_table("Reps, by the side the sacrum goes to", result.rep_rows())[1:] + [""]
-    lines += [f"* {f}" for f in result.flags]
+    lines += [f"* {f.text()}" for f in result.flags]
     lines.append("  (Signs: obliquity > 0 = left side up; rotation > 0 = turned left; tilt > 0 = anterior.)")
     return "\n".join(lines)
 
 
 def _side_table(title: str, rows: list[dict]) -> list[str]:
     """A left/right table with symmetry index (L-R over their mean, %) and ratio (L/R); nothing without rows."""
-    from pelvio.fusion.session import shown_digits
+    from pelvio.conventions import RATIO_DIGITS, SI_DIGITS, shown, shown_digits
 
     if not rows:
         return []
     lines = ["", f"{title:<40}{'left':>8}{'right':>8}{'SI %':>8}{'L/R':>7}"]
     for row in rows:
         label = f"{row['metric']} ({row['unit']})" if row["unit"] else row["metric"]
-        fmt = f".{shown_digits(row['unit'])}f"
-        si, ratio = ("", "") if not row["unit"] else (_num(row["symmetry_index_pct"], ".0f"), _num(row["ratio"], ".2f"))
-        lines.append(f"{label:<40}{_num(row['left'], fmt):>8}{_num(row['right'], fmt):>8}{si:>8}{ratio:>7}".rstrip())
+        digits = shown_digits(row["unit"])
+        si, ratio = (("", "") if not row["unit"] else
+                     (shown(row["symmetry_index_pct"], SI_DIGITS, missing="-"), shown(row["ratio"], RATIO_DIGITS, missing="-")))
+        lines.append(f"{label:<40}{shown(row['left'], digits, missing='-'):>8}"
+                     f"{shown(row['right'], digits, missing='-'):>8}{si:>8}{ratio:>7}".rstrip())
     return lines
 
 
@@ -394,8 +409,6 @@ def _rep_lines(summary: dict) -> list[str]:
     return lines
 
 
-def _num(v: float, fmt: str) -> str:
-    return "-" if math.isnan(v) else format(v, fmt)
 
 
 class _ProgressBar:

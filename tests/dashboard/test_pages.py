@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import shutil
@@ -57,9 +58,10 @@ def test_uploaded_zip_is_analysed_and_exported(sim_recording: Path):
     assert not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "Findings" and at.main.warning, "the weak right side must raise a finding"
     expected = analyze_recording(read_recording(sim_recording))
-    assert [w.value for w in at.main.warning] == expected.flags
+    assert [w.value for w in at.main.warning] == [f.text() for f in expected.flags if f.concern]
+    assert [i.value for i in at.main.info] == [f.text() for f in expected.flags if not f.concern]
     table = at.dataframe[0].value.set_index("metric")
-    assert table.loc["steps (stance side)", "left"] == expected.side_values()["left"]["steps"]
+    assert table.loc["steps (stance side)", "left"] == f'{expected.side_values()["left"]["steps"]:.0f}'
     labels = [d.label for d in at.get("download_button")]
     assert labels == ["Summary (CSV)", "One-page report (HTML)", "Download PDF report"]
 
@@ -113,12 +115,12 @@ def test_exports_are_self_contained_and_match_the_analysis(sim_recording: Path):
     rows = list(csv.DictReader(io.StringIO(report.summary_csv(result).decode())))
     drop = next(r for r in rows if r["metric"] == "contralateral pelvic drop")
     assert float(drop["right"]) == pytest.approx(result.side_values()["right"]["drop_deg"], abs=1e-3)
-    assert [r["metric"] for r in rows if r["section"] == "flags"] == result.flags
+    assert [r["metric"] for r in rows if r["section"] == "flags"] == [f.text() for f in result.flags]
     page = report.html_report(result, name=sim_recording.name, metadata=recording.metadata,
                               warnings=recording.warnings)
     assert page.count("<svg") >= 2 and "<script" not in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
-    assert all(f in page for f in result.flags)
+    assert all(html.escape(f.text()) in page for f in result.flags)
 
 
 def test_zoom_to_one_stride(isolated: Path, sim_recording: Path):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from pelvio.fusion.flags import (
+    Finding,
     FlagThresholds,
+    Kind,
     ThresholdError,
     bootstrap_median_difference,
     comparison,
@@ -54,18 +56,21 @@ def test_a_noisy_difference_is_not_given_a_side():
     left, right = rng.normal(5.0, 8.0, 12), rng.normal(2.0, 8.0, 12)
     left += 5.0 - np.median(left)
     right += 2.0 - np.median(right)
-    side, text = drop_asymmetry(left, right)
-    assert side is None and "varies too much" in text and "includes zero" in text
-    side, text = drop_asymmetry(5.0 + 0.05 * (left - 5.0), 2.0 + 0.05 * (right - 2.0))  # same medians, steady
-    assert side == "left" and text.startswith("When you stand on your left leg your right pelvis drops")
+    f = drop_asymmetry(left, right)
+    assert f.kind == Kind.DROP_UNCLEAR and f.side is None and not f.concern
+    assert "varies too much" in f.text() and "includes zero" in f.text()
+    f = drop_asymmetry(5.0 + 0.05 * (left - 5.0), 2.0 + 0.05 * (right - 2.0))  # same medians, steady
+    assert f.kind == Kind.DROP_ASYMMETRY and f.side == "left" and f.concern
+    assert f.text().startswith("When you stand on your left leg your right pelvis drops 5.0° (right stance: 2.0°)")
 
 
 def test_too_few_steps_is_said_in_words():
     flags = gait_flags({"left": _steps([5.0] * 9), "right": _steps([2.0] * 30)})
-    assert flags == ["Not enough walking to compare sides: 9 left and 30 right steps (at least 10 each needed)."]
+    assert [f.kind for f in flags] == [Kind.NOT_ENOUGH_WALKING] and not flags[0].concern
+    assert flags[0].text() == "Not enough walking to compare sides: 9 left and 30 right steps (at least 10 each needed)."
     assert gait_flags({"left": _steps([5.0] * 9), "right": _steps([2.0] * 30)}, quiet_when_short=True) == []
     more = FlagThresholds(min_steps_per_side=40)
-    assert "at least 40" in gait_flags({"left": _steps([5.0] * 30), "right": _steps([2.0] * 30)}, more)[0]
+    assert "at least 40" in gait_flags({"left": _steps([5.0] * 30), "right": _steps([2.0] * 30)}, more)[0].text()
 
 
 def test_step_and_stance_time_asymmetry():
@@ -74,21 +79,29 @@ def test_step_and_stance_time_asymmetry():
     right = _steps(rng.normal(3.0, 0.3, 20), rng.normal(0.52, 0.01, 20))
     left["stance_time_s"], right["stance_time_s"] = rng.normal(0.70, 0.01, 20), rng.normal(0.64, 0.01, 20)
     flags = gait_flags({"left": left, "right": right})
-    assert flags[0].startswith("Pelvic drop is similar")
-    assert any(f.startswith("The step time is longer in left stance") and "|SI| above 10 %" in f for f in flags)
-    assert any(f.startswith("The stance time is longer in left stance") and "ratio above 1.05" in f for f in flags)
+    assert flags[0].kind == Kind.DROP_SIMILAR and not flags[0].concern
+    assert flags[0].text().startswith("Pelvic drop is similar")
+    texts = [f.text() for f in flags]
+    assert any(t.startswith("The step time is longer in left stance") and "|SI| above 10 %" in t for t in texts)
+    assert any(t.startswith("The stance time is longer in left stance") and "ratio above 1.05" in t for t in texts)
+    assert {(f.kind, f.side) for f in flags[1:]} == {(Kind.STEP_TIME_ASYMMETRY, "left"),
+                                                     (Kind.STANCE_TIME_ASYMMETRY, "left")}
     relaxed = FlagThresholds(step_time_si_pct=30.0, stance_time_ratio=1.2)
     assert len(gait_flags({"left": left, "right": right}, relaxed)) == 1
 
 
 def test_single_leg_grades_and_missing_side():
     flags = single_leg_flags({"left": 1.0, "right": 6.0}, {"left": 2, "right": 1})
-    assert flags == [("When you stand on your right leg your left pelvis drops 6.0° (marked; left stance: 1.0°) — "
-                      "a pattern often linked to a weak right gluteus medius.")]
+    assert [(f.kind, f.side, f.concern) for f in flags] == [(Kind.SLS_DROP, "right", True)]
+    assert [f.text() for f in flags] == [
+        "When you stand on your right leg your left pelvis drops 6.0° (marked; left stance: 1.0°) — "
+        "a pattern often linked to a weak right gluteus medius."]
     flags = single_leg_flags({"left": 3.0, "right": float("nan")}, {"left": 1, "right": 0})
-    assert "(mild; right stance not tested)" in flags[0] and flags[1].startswith("Only left-leg stance was held")
-    assert single_leg_flags({"left": 1.0, "right": 1.5}, {"left": 1, "right": 1})[0].startswith(
-        "Single-leg stance: the free side stays within 2°")
+    assert "(mild; right stance not tested)" in flags[0].text()
+    assert flags[1].kind == Kind.SLS_ONE_SIDE and flags[1].text().startswith("Only left-leg stance was held")
+    level = single_leg_flags({"left": 1.0, "right": 1.5}, {"left": 1, "right": 1})[0]
+    assert level.kind == Kind.SLS_LEVEL and not level.concern
+    assert level.text() == "Single-leg stance: the free side stays within 2° of the standing neutral (left stance 1.0°, right stance 1.5°)."
     assert single_leg_flags({"left": np.nan, "right": np.nan}, {"left": 0, "right": 0}) == []
 
 
@@ -99,6 +112,14 @@ def test_three_degree_weakness_is_flagged_on_its_side(weak, seed, decode):
                     misalignment_deg=18.0, packet_loss=0.03, seed=seed)
     result = analyze(decode(cfg).batch)
     per = result.per_step()
-    side, text = drop_asymmetry(per["left"]["drop_deg"], per["right"]["drop_deg"])
-    assert side == weak
-    assert result.flags[0] == text
+    finding = drop_asymmetry(per["left"]["drop_deg"], per["right"]["drop_deg"])
+    assert finding.side == weak and finding.concern == (weak is not None)
+    assert result.flags[0] == finding
+
+
+def test_a_finding_serialises_its_kind_side_values_and_sentence():
+    f = Finding(Kind.DROP_ASYMMETRY, "right", {"left_deg": 3.5, "right_deg": 8.5})
+    d = f.to_dict()
+    assert d == {"kind": "drop_asymmetry", "side": "right", "concern": True, "values": {"left_deg": 3.5, "right_deg": 8.5},
+                 "text": f.text()}
+    assert "weak right gluteus medius" in d["text"] and "8.5°" in d["text"]

@@ -38,19 +38,19 @@ def test_per_side_drop_matches_the_simulated_trendelenburg(weak, walk_left_weak,
         assert sides[side]["drop_deg"] == pytest.approx(true_drop, abs=1.0)
         assert sides[side]["steps"] >= 20
     assert sides[weak]["drop_deg"] - sides[strong]["drop_deg"] == pytest.approx(6.0, abs=1.0)
-    assert f"stand on your {weak} leg" in result.flags[0]
+    assert f"stand on your {weak} leg" in result.flags[0].text()
 
 
 def test_symmetric_walk_is_not_flagged(decode):
     result = analyze(decode(SimConfig(activity="walk", duration_s=40.0, seed=4)).batch)
     sides = result.side_values()
     assert abs(sides["left"]["drop_deg"] - sides["right"]["drop_deg"]) < 1.0
-    assert result.flags[0].startswith("Pelvic drop is similar")
+    assert result.flags[0].text().startswith("Pelvic drop is similar")
 
 
 def test_too_few_steps_says_so(decode):
     result = analyze(decode(SimConfig(activity="walk", duration_s=14.0, seed=4)).batch)
-    assert result.flags[0].startswith("Not enough walking to compare sides")
+    assert result.flags[0].text().startswith("Not enough walking to compare sides")
 
 
 def test_symmetry_index_sign():

@@ -82,7 +82,8 @@ def test_contacts_are_shown_within_half_a_second(decode):
 def test_live_finding_names_the_weak_side(right_weak_walk):
     tracker, _, _ = _live(right_weak_walk.batch)
     flags = tracker.state().flags
-    assert len(flags) == 1 and "stand on your right leg" in flags[0] and "weak right gluteus medius" in flags[0]
+    assert len(flags) == 1 and flags[0].side == "right" and flags[0].concern
+    assert "stand on your right leg" in flags[0].text() and "weak right gluteus medius" in flags[0].text()
 
 
 @pytest.mark.parametrize("exercise", ["squat", "deadlift", "lateral_leg_raise"])
