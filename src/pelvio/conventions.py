@@ -21,6 +21,8 @@ scipy's ``Rotation`` is scalar-last unless told otherwise; this module is the on
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -59,3 +61,26 @@ def yaw_rotation(heading_rad) -> Rotation:
     """Rotation(s) about earth z by ``heading_rad`` (the progression frame)."""
     h = np.asarray(heading_rad, dtype=float)
     return Rotation.from_rotvec(np.stack([np.zeros_like(h), np.zeros_like(h), h], axis=-1))
+
+
+# ----------------------------------------------------------------------------- shown precision
+
+SI_DIGITS = 0
+"""Symmetry indices (%) are shown whole: a tenth of a percent of a left/right difference is noise."""
+RATIO_DIGITS = 2
+
+
+def shown_digits(unit: str) -> int:
+    """Decimals a value in ``unit`` is shown with, on screen, in reports and by the CLI: whole counts (no
+    unit), hundredths of s, cm and deg/s (a left/right difference there is often under a tenth), tenths
+    of degrees and everything else."""
+    unit = unit.replace("°", "deg").strip()
+    return 0 if unit in ("", "count") else 2 if unit in ("s", "cm", "deg/s") else 1
+
+
+def shown(value: object, digits: int, *, missing: str = "–") -> str:
+    """``value`` with ``digits`` decimals, or ``missing`` for None, NaN or infinity (never "None" or "nan")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return missing
+    v = float(value)
+    return f"{v:.{digits}f}" if math.isfinite(v) else missing

@@ -19,7 +19,8 @@ from datetime import datetime
 from pathlib import Path
 
 from pelvio.errors import PelvioError
-from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise, shown_digits
+from pelvio.conventions import shown_digits
+from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
 from pelvio.sensor.recording import list_recordings, read_recording
 
 MIN_SESSIONS = 3

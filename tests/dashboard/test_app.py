@@ -109,9 +109,14 @@ def test_review_shows_the_per_side_table(isolated: Path, sim_recording: Path):
     assert at.title[0].value == "Review"
     assert not live_threads(), "the review view must not start the sensor"
     side_table = at.dataframe[0].value
-    assert list(side_table.columns) == ["metric", "unit", "left", "right", "symmetry_index_pct", "ratio"]
+    assert list(side_table.columns) == ["metric", "unit", "left", "right", "symmetry index", "ratio L/R"]
     assert len(side_table) >= 3
-    assert {"tilt", "obliquity", "rotation"} <= set(at.dataframe[-1].value.index)
+    steps = side_table.set_index("metric").loc["steps (stance side)"]
+    assert steps["unit"] == "count" and steps["left"].isdigit() and steps["right"].isdigit()  # whole, not 37.00
+    assert "None" not in side_table.to_string() and "nan" not in side_table.to_string()
+    angles = at.dataframe[-1].value.set_index("angle")
+    assert {"tilt", "obliquity", "rotation"} <= set(angles.index)
+    assert all(re.fullmatch(r"-?\d+\.\d°", v) for v in angles.to_numpy().ravel())  # one precision: tenths
     at.run()  # the cached analysis is reused
     assert not at.exception, [e.value for e in at.exception]
     assert at.dataframe[0].value.equals(side_table)
@@ -200,7 +205,7 @@ def test_a_live_recording_started_mid_walk_can_be_reviewed(isolated: Path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="review_path").value == path
     steps = at.dataframe[0].value.set_index("metric").loc["steps (stance side)"]
-    assert steps["left"] >= 10 and steps["right"] >= 10
+    assert int(steps["left"]) >= 10 and int(steps["right"]) >= 10
 
 
 def test_live_view_guides_the_calibration_and_offers_recalibration():
