@@ -16,6 +16,14 @@ def pelvio(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+def strict_loads(text: str) -> object:
+    """Standard JSON only: Python's parser takes NaN and Infinity, which other parsers reject."""
+    def reject(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=reject)
+
+
 def test_simulate_then_analyze_reports_the_weak_side(tmp_path):
     sim = pelvio("simulate", "--weak-side", "right", "--drop-deg", "5", "--seconds", "50", "--seed", "3",
                  "--athlete", "A1", cwd=tmp_path)
@@ -32,7 +40,7 @@ def test_simulate_then_analyze_reports_the_weak_side(tmp_path):
     assert right - left == pytest.approx(5.0, abs=1.0)
     assert "stand on your right leg your left pelvis drops" in out.stdout
 
-    js = json.loads(pelvio("analyze", str(path), "--json", cwd=tmp_path).stdout)
+    js = strict_loads(pelvio("analyze", str(path), "--json", cwd=tmp_path).stdout)
     assert js["sides"]["right"]["drop_deg"] > js["sides"]["left"]["drop_deg"] + 4
 
 
@@ -71,7 +79,7 @@ def test_import_csv_from_another_app_then_analyze(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "accelerometer in g, gyroscope in deg/s" in out.stderr and "100 Hz" in out.stderr
     rec = out.stdout.strip()
-    js = json.loads(pelvio("analyze", rec, "--json", cwd=tmp_path).stdout)
+    js = strict_loads(pelvio("analyze", rec, "--json", cwd=tmp_path).stdout)
     assert js["metadata"]["source"] == "import" and js["metadata"]["athlete"] == "C3"
     assert js["sides"]["left"]["drop_deg"] - js["sides"]["right"]["drop_deg"] == pytest.approx(5.0, abs=1.0)
 
@@ -100,7 +108,7 @@ def test_analyze_counts_and_measures_the_reps_of_a_simulated_set(tmp_path):
                  "--seed", "2", cwd=tmp_path)
     assert sim.returncode == 0, sim.stderr
     truth = simulate(SimConfig(activity="squat", duration_s=50.0, shift_side="right", shift_cm=4.0, seed=2)).truth
-    reps = json.loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)["reps"]
+    reps = strict_loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)["reps"]
     assert reps["exercise"] == "squat"
     assert reps["count"] == int((truth.reps.end_s <= 49.5).sum())
     assert reps["median"]["depth_m"] == pytest.approx(0.35, abs=0.05)
@@ -115,7 +123,7 @@ def test_events_csv_and_thresholds(tmp_path):
     rec = sim.stdout.strip()
     out = pelvio("analyze", rec, "--events", "ics.csv", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    js = json.loads(out.stdout)
+    js = strict_loads(out.stdout)
     lines = (tmp_path / "ics.csv").read_text().splitlines()
     assert lines[0] == "time_s,side"
     times = np.array([float(r.split(",")[0]) for r in lines[1:]])
@@ -126,7 +134,8 @@ def test_events_csv_and_thresholds(tmp_path):
     known = [s for s in sides if s != "unknown"]
     assert np.mean([a != b for a, b in itertools.pairwise(known)]) > 0.95  # sides alternate
     assert not list(tmp_path.glob(".ics.csv.*"))  # no temporary file left behind
-    assert js["flags"][0].startswith("When you stand on your left leg")
+    assert js["flags"][0]["text"].startswith("When you stand on your left leg")
+    assert js["flags"][0]["kind"] == "drop_asymmetry" and js["flags"][0]["side"] == "left"
 
     relaxed = pelvio("analyze", rec, "--threshold", "drop_difference_deg=5", cwd=tmp_path)
     assert relaxed.returncode == 0 and "* Pelvic drop is similar on both sides" in relaxed.stdout
@@ -147,5 +156,17 @@ def test_analyze_reports_single_leg_stance_holds(tmp_path):
     assert out.returncode == 0, out.stderr
     assert re.search(r"holds \(stance side\)\s+2\s+1", out.stdout)
     assert "When you stand on your right leg your left pelvis drops 6." in out.stdout
-    js = json.loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)
+    js = strict_loads(pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout)
     assert [h["side"] for h in js["single_leg"]["holds"]] == ["left", "right", "left"]
+    assert js["sides"]["left"]["drop_deg"] is None or isinstance(js["sides"]["left"]["drop_deg"], float)
+
+
+def test_json_output_writes_missing_numbers_as_null(tmp_path):
+    """A standing recording has no single-leg holds and too few steps for stance times: those read null."""
+    sim = pelvio("simulate", "--activity", "stand", "--seconds", "20", "--seed", "1", cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    text = pelvio("analyze", sim.stdout.strip(), "--json", cwd=tmp_path).stdout
+    assert "NaN" not in text and "Infinity" not in text
+    js = strict_loads(text)
+    assert js["single_leg"]["sides"]["left"]["drop_median_deg"] is None  # no hold was found
+    assert js["sides"]["left"]["stance_time_s"] is None
