@@ -1,14 +1,17 @@
 """The session report as a one-page A4 PDF, with the same numbers, texts and plots as the HTML report.
 
 The plots are the HTML report's own SVG, drawn by fpdf2 as vectors, so both files always show the same
-figure. Only the PDF core fonts are used (nothing to ship or download); they cover Latin-1, so the few
-typographic characters of the texts are spelled in Latin-1 by ``latin1``.
+figure. The text is set in DejaVu Sans, shipped in ``fonts/`` and embedded (subset) in the file, so an
+athlete's name in Greek, Cyrillic, Hebrew, Arabic or any Latin script prints as typed; the PDF core fonts
+cover only Latin-1 and printed such names as "?". The SVG plots keep the core fonts: their labels are
+Pelvio's own, spelled in Latin-1 by ``latin1``.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from importlib.resources import files
 from typing import Any
 
 from fpdf import FPDF, FontFace
@@ -23,6 +26,9 @@ SIDES_WIDTH_MM = 150.0
 BODY_PT, NOTE_PT, TABLE_PT = 9.0, 7.5, 8.0
 INK, GREY = "#222222", "#555555"  # the HTML report's text and .note colours
 FLAG_FILL = "#fff4e0"  # the HTML report's .flag background
+NOTE_FILL = "#eef3f8"  # the HTML report's .finding background (a statement, not a finding)
+FONT = "dejavu"
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "→": "->",
                         "⚠": "!", "‘": "'", "’": "'", "“": '"', "”": '"'})
 
@@ -37,21 +43,29 @@ class _Page(FPDF):
 
     def __init__(self) -> None:
         super().__init__(format="A4")
+        for style, name in FONT_FILES.items():
+            self.add_font(FONT, style, str(files("pelvio.dashboard") / "fonts" / name))
         self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
         self.set_auto_page_break(True, MARGIN_MM)
         self.add_page()
 
+    def close_fonts(self) -> None:
+        """Close the font files: fontTools reads them lazily and fpdf2 leaves them open."""
+        for font in self.fonts.values():
+            if (tt := getattr(font, "ttfont", None)) is not None:
+                tt.close()
+
     def para(self, text: str, size: float = BODY_PT, color: str = INK, style: str = "") -> None:
-        self.set_font("helvetica", style, size)
+        self.set_font(FONT, style, size)
         self.set_text_color(color)
-        self.multi_cell(0, size * 0.45, latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, size * 0.45, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
     def words(self, parts: list[tuple[str, str]], size: float, style: str = "") -> None:
         """A line of (text, colour) pieces: the side names in the side colours, as in the HTML report."""
-        self.set_font("helvetica", style, size)
+        self.set_font(FONT, style, size)
         for part, color in parts:
             self.set_text_color(color)
-            self.write(size * 0.5, latin1(part))
+            self.write(size * 0.5, part)
         self.ln(size * 0.5 + 1)
 
     def heading(self, text: str, *, sides: bool = False, keep_mm: float = 20.0) -> None:
@@ -65,22 +79,23 @@ class _Page(FPDF):
                       (")", INK)]
         self.words([(text, INK), *(side_words if sides else [])], 11, "B")
 
-    def flag(self, text: str) -> None:
-        """A finding on the HTML report's pale background with a bar in the right side's colour."""
-        self.set_font("helvetica", "", BODY_PT)
+    def flag(self, text: str, *, concern: bool) -> None:
+        """A finding on the HTML report's pale background with a bar in the right side's colour; a neutral
+        statement on the pale blue of the HTML report's ``.finding``, with a grey bar."""
+        self.set_font(FONT, "", BODY_PT)
         self.set_text_color(INK)
-        self.set_fill_color(FLAG_FILL)
+        self.set_fill_color(FLAG_FILL if concern else NOTE_FILL)
         top = self.get_y()
         self.set_x(self.l_margin + 2.5)
-        self.multi_cell(0, BODY_PT * 0.45, latin1(text), align="L", fill=True, padding=(1.2, 2.0),
+        self.multi_cell(0, BODY_PT * 0.45, text, align="L", fill=True, padding=(1.2, 2.0),
                         new_x="LMARGIN", new_y="NEXT")
-        self.set_fill_color(plots.RIGHT_COLOR)
+        self.set_fill_color(plots.RIGHT_COLOR if concern else GREY)
         self.rect(self.l_margin, top, 1.2, self.get_y() - top, style="F")
         self.set_fill_color(255)
         self.ln(1)
 
     def grid(self, header: list[str], rows: list[list[str]], widths: tuple[float, ...]) -> None:
-        self.set_font("helvetica", "", TABLE_PT)
+        self.set_font(FONT, "", TABLE_PT)
         self.set_text_color(INK)
         self.set_draw_color("#dddddd")
         align = ("LEFT", *("RIGHT",) * (len(header) - 1))
@@ -88,7 +103,7 @@ class _Page(FPDF):
                         line_height=TABLE_PT * 0.5, headings_style=FontFace(emphasis="BOLD"),
                         padding=(0.4, 1.5)) as table:
             for row in [header, *rows]:
-                table.row([latin1(cell) for cell in row])
+                table.row(list(row))
         self.ln(1)
 
     def svg(self, svg: str, width_mm: float) -> None:
@@ -107,7 +122,7 @@ def svg_height_mm(svg: str, width_mm: float) -> float:
 def _build(result: SessionAnalysis, name: str, metadata: dict[str, Any], warnings: list[str],
            scale: float) -> _Page:
     pdf = _Page()
-    pdf.set_title(latin1(f"Pelvio report — {name}"))
+    pdf.set_title(f"Pelvio report — {name}")
     pdf.set_creator("Pelvio")
     full = pdf.epw
     pdf.para(f"Pelvio session report — {name}", size=15, style="B")
@@ -116,7 +131,7 @@ def _build(result: SessionAnalysis, name: str, metadata: dict[str, Any], warning
         pdf.para(f"Warning: {warning}", color=GREY)
     pdf.heading("Findings")
     for flag in result.flags:
-        pdf.flag(flag)
+        pdf.flag(flag.text(), concern=flag.concern)
     pdf.para(report.flag_explanation(result), size=NOTE_PT, color=GREY)
     for title, rows in report.comparison_tables(result).items():
         pdf.heading(title, sides=True)
@@ -147,6 +162,10 @@ def pdf_report(result: SessionAnalysis, *, name: str, metadata: dict[str, Any], 
     pdf = _build(result, name, metadata, warnings, 1.0)
     if pdf.pages_count > 1:
         compact = _build(result, name, metadata, warnings, COMPACT_PLOTS)
-        pdf = compact if compact.pages_count == 1 else pdf
+        pdf, spare = (compact, pdf) if compact.pages_count == 1 else (pdf, compact)
+        spare.close_fonts()
     pdf.compress = compress
-    return bytes(pdf.output())
+    try:
+        return bytes(pdf.output())
+    finally:
+        pdf.close_fonts()
