@@ -26,7 +26,7 @@ def _exposure_warning() -> None:
     if address and address not in LOOPBACK:
         st.warning(f"This dashboard is reachable from other computers on your network (bound to {address}): "
                    "anyone who can reach it can see this data. Restart it with --address 127.0.0.1 to keep it "
-                   "on this computer.", icon="⚠️")
+                   "on this computer.", icon=":material/warning:")
 
 
 def _privacy_note() -> None:
@@ -55,7 +55,7 @@ def _sim_speed(text: str) -> float:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Pelvio", page_icon="🦴", layout="wide")
+    st.set_page_config(page_title="Pelvio", layout="wide")  # a :material/ page icon is fetched from fonts.gstatic.com
     source = os.environ.get("PELVIO_SOURCE", "sim")
     recordings_dir = Path(os.environ.get("PELVIO_RECORDINGS_DIR", "recordings"))
     sim_speed = _sim_speed(os.environ.get("PELVIO_SIM_SPEED", "1"))
