@@ -2,8 +2,9 @@
 
 Accepted (see docs/dashboard.md): a ``.zip`` holding one ``.arrows`` data file and, optionally, its
 ``.json`` sidecar; or the ``.arrows`` file, alone or with its ``.json``, uploaded together. Without a
-sidecar the metadata stored in the Arrow header is used (start fields only). Everything else is
-refused with one plain sentence; the bytes themselves are judged by ``read_recording``.
+sidecar the metadata stored in the Arrow header is used (start fields only). An app's export (CSV/TXT
+files, or its zip; docs/imports.md) is handed to ``pelvio.sensor.importer``, which writes the recording.
+Everything else is refused with one plain sentence; the bytes themselves are judged by ``read_recording``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from io import BytesIO
 from pathlib import Path
 
 from pelvio.errors import RecordingError
+from pelvio.sensor.importer import TEXT_SUFFIXES, import_sources, unpack
 from pelvio.sensor.recording import DATA_SUFFIX, SIDECAR_SUFFIX
 
 MAX_UPLOAD_MB = 100
 """Also ``server.maxUploadSize`` in .streamlit/config.toml: the server refuses more before we see it.
 An hour at 200 Hz is ~46 MB."""
-ACCEPTED_TYPES = ("zip", "arrows", "json")
+ACCEPTED_TYPES = ("zip", "arrows", "json", "csv", "txt")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class UploadError(RecordingError):
     """The upload is not a recording Pelvio can open; the message says what to upload instead."""
 
 
-HOW = "Upload a .zip of a recording (its .arrows and .json files) or the .arrows file with its .json."
+HOW = ("Upload a .zip of a recording (its .arrows and .json files) or the .arrows file with its .json, "
+       "or an app's export (its CSV/TXT files or its zip).")
 
 
 def _too_big(name: str, size: int) -> UploadError:
@@ -93,14 +96,48 @@ def collect(uploads: list[UploadedFile]) -> dict[str, bytes]:
     return found
 
 
+def _is_export(uploads: list[UploadedFile]) -> bool:
+    """CSV/TXT files, or a zip with no recording but CSV/TXT members: an app's export, not a recording."""
+    if any(Path(u.name).suffix.lower() in TEXT_SUFFIXES for u in uploads):
+        return True
+    if len(uploads) != 1 or Path(uploads[0].name).suffix.lower() != ".zip":
+        return False
+    try:
+        with zipfile.ZipFile(BytesIO(uploads[0].data)) as archive:
+            names = [Path(n).suffix.lower() for n in archive.namelist()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return DATA_SUFFIX not in names and any(n in TEXT_SUFFIXES for n in names)
+
+
+def _store_export(uploads: list[UploadedFile], root: Path) -> Path:
+    """The importer reads the export and writes the recording; upload names only label it."""
+    for upload in uploads:
+        if len(upload.data) > MAX_UPLOAD_MB * 1_000_000:
+            raise _too_big(upload.name, len(upload.data))
+    target = root / hashlib.sha256(b"".join(u.data for u in uploads)).hexdigest()[:16]
+    done = sorted(target.glob(f"*{DATA_SUFFIX}"))
+    if done:
+        return done[0]
+    sources = [s for u in uploads for s in unpack(Path(u.name).name, u.data, limit=MAX_UPLOAD_MB * 1_000_000)]
+    try:
+        path, _ = import_sources(sources, target)
+    except OSError as exc:
+        raise UploadError(f"Cannot keep the upload on this computer: {exc.strerror or exc}.") from None
+    return path
+
+
 def store(uploads: list[UploadedFile], folder: Path | None = None) -> Path:
     """Write the recording to a folder named by its content's hash; returns the ``.arrows`` path.
 
     Same content, same path: the analysis cache (keyed by path, mtime and size) is then reused.
     """
+    root = folder or Path(tempfile.gettempdir()) / "pelvio-uploads"
+    if uploads and _is_export(uploads):
+        return _store_export(uploads, root)
     found = collect(uploads)
     digest = hashlib.sha256(b"".join(found[k] for k in sorted(found))).hexdigest()[:16]
-    target = (folder or Path(tempfile.gettempdir()) / "pelvio-uploads") / digest
+    target = root / digest
     data = target / f"upload{DATA_SUFFIX}"
     if data.exists():
         return data

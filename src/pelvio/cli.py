@@ -70,13 +70,19 @@ def _parser() -> argparse.ArgumentParser:
                         "names and defaults in docs/analysis.md)")
     a.set_defaults(func=_analyze)
 
-    i = sub.add_parser("import", help="turn a CSV of accelerometer and gyroscope columns into a recording")
-    i.add_argument("file", help="CSV with columns like acc_x..acc_z and gyr_x..gyr_z (and optionally time)")
+    i = sub.add_parser("import", help="turn an app's export (one CSV, accelerometer + gyroscope files, or a zip) "
+                                      "into a recording")
+    i.add_argument("files", nargs="+", metavar="FILE",
+                   help="a CSV with acc_x..acc_z and gyr_x..gyr_z columns (and time), the accelerometer and gyroscope "
+                        "files of one session, or an app's zip (phyphox, Sensor Logger...); see docs/imports.md")
     i.add_argument("--rate", type=_positive, help="sample rate in Hz when the CSV has no time column")
     i.add_argument("--time-column", help="name of the time column (default: t, time or timestamp)")
-    i.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of the time column (default: detected)")
-    i.add_argument("--acc-unit", default="auto", choices=["auto", "g", "m/s^2"])
-    i.add_argument("--gyr-unit", default="auto", choices=["auto", "deg/s", "rad/s"])
+    i.add_argument("--time-unit", choices=["s", "ms", "us", "ns"],
+                   help="unit of the time column (default: from the header or the app, else detected)")
+    i.add_argument("--acc-unit", default="auto", choices=["auto", "g", "mg", "m/s^2"],
+                   help="overrides the unit the header or the app gives (default: theirs, else detected)")
+    i.add_argument("--gyr-unit", default="auto", choices=["auto", "deg/s", "rad/s"],
+                   help="overrides the unit the header or the app gives (default: theirs, else detected)")
     i.add_argument("--axes", default="x,y,z", help="file axes as sensor axes, e.g. --axes=-y,x,z (default x,y,z)")
     i.add_argument("--athlete", default="", help="name or code stored in the recording's metadata")
     i.add_argument("--out", default=DEFAULT_RECORDINGS, help="folder for the recording (default recordings/)")
@@ -266,10 +272,10 @@ def write_events_csv(path: Path, events: list[tuple[float, str]]) -> None:
 def _import(args: argparse.Namespace) -> int:
     from pelvio.sensor.importer import import_csv
 
-    path, result = import_csv(args.file, args.out, athlete=args.athlete, rate_hz=args.rate,
+    path, result = import_csv(args.files, args.out, athlete=args.athlete, rate_hz=args.rate,
                               time_column=args.time_column, time_unit=args.time_unit, acc_unit=args.acc_unit,
                               gyr_unit=args.gyr_unit, axes=args.axes)
-    print(f"{len(result.batch)} samples, {result.time_source}; accelerometer in {result.acc_unit}, "
+    print(f"{result.format}: {len(result.batch)} samples, {result.time_source}; accelerometer in {result.acc_unit}, "
           f"gyroscope in {result.gyr_unit}", file=sys.stderr)
     for note in result.notes:
         print(f"pelvio: note: {note}", file=sys.stderr)
