@@ -30,7 +30,7 @@ def test_holds_match_truth(stance_right_weak):
         assert holds.drop_median_deg[k] == pytest.approx(np.median(true_drop), abs=1.0)
         assert holds.drop_peak_deg[k] == pytest.approx(np.max(true_drop), abs=1.0)
         assert holds.shift_cm[k] == pytest.approx(5.0, abs=1.5)
-    right = [f for f in result.flags if f.text().startswith("When you stand on your right leg your left pelvis drops")]
+    right = [f.text() for f in result.flags if f.text().startswith("When you stand on your right leg your left pelvis drops")]
     assert len(right) == 1 and "marked" in right[0] and "left stance: 1." in right[0]
     assert not any(f.text().startswith("When you stand on your left leg") for f in result.flags)
     assert not any(f.text().startswith("Not enough walking") for f in result.flags)  # the task was not walking
