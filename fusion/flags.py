@@ -85,10 +85,14 @@ def side_ratio(left: float, right: float) -> float:
     return float("nan") if right == 0 or math.isnan(left) or math.isnan(right) else float(left / right)
 
 
-def comparison(left: float, right: float) -> dict[str, float]:
-    """The four numbers every per-side metric is shown with."""
-    return {"left": float(left), "right": float(right), "symmetry_index_pct": symmetry_index(left, right),
-            "ratio": side_ratio(left, right)}
+def comparison(left: float, right: float, *, floor: float = 0.0) -> dict[str, float]:
+    """The four numbers every per-side metric is shown with. SI and ratio are NaN (not shown) when the two
+    values have opposite signs or both are smaller than ``floor``: a ratio across or near zero means nothing
+    (a signed drop of +0.1° against -0.1° would read SI 4848 %)."""
+    meaningful = left * right > 0 and max(abs(left), abs(right)) >= floor
+    return {"left": float(left), "right": float(right),
+            "symmetry_index_pct": symmetry_index(left, right) if meaningful else float("nan"),
+            "ratio": side_ratio(left, right) if meaningful else float("nan")}
 
 
 def bootstrap_median_difference(left: np.ndarray, right: np.ndarray, *, resamples: int = 2000,

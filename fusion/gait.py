@@ -2,12 +2,13 @@
 
 The events (initial and final contacts, side) come from ``pelvio.fusion.events``. The contacts come
 from earth-vertical acceleration, so they do not depend on how the sensor is mounted nor on the
-calibration. Two cues vote on the side: the yaw rate about earth-up before each contact (the landing
-leg swings its hemipelvis forward), and where the pelvis goes: it moves toward the stance leg, so the
-medio-lateral acceleration of the calibrated frame averages *away* from the stance side over the step
-(on the Mobilise-D trials the stronger cue: 97 % vs 88 % of sides right alone; together 98 % of the
-labelled steps, 11 % left unknown). Both are pooled over neighbouring steps (sides alternate); a step
-where that vote is weak is kept but marked ambiguous rather than guessed.
+calibration. Three cues vote on the side: the yaw rate about earth-up before each contact (the landing
+leg swings its hemipelvis forward); where the pelvis goes: it moves toward the stance leg, so the
+medio-lateral acceleration of the calibrated frame averages *away* from the stance side over the step;
+and where the body falls just before the contact: toward the landing leg. On the shared Mobilise-D
+walks (steps matched to INDIP) 97.8 % of the labelled sides are right and 3 % are left unknown (two cues:
+98.9 % and 8 %). All are pooled over neighbouring steps (sides alternate); a step where that vote is
+weak is kept but marked ambiguous rather than guessed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import numpy as np
 from pelvio.fusion.events import GaitEvents, detect_events
 
 LEFT, RIGHT = "left", "right"
+DROP_PHASE = (0.35, 0.65)
+"""Part of a step (IC = 0, next IC = 1) the drop is averaged over: the middle of single support, when the
+other leg swings and only the stance hip's abductors hold its side up (Trendelenburg). A mean over a fixed phase is linear in the obliquity, so an
+added drop adds to it in proportion whatever the person's own pattern (a peak measured from the value at
+contact is not: on real walks the swing side often rises, and the peak then reads 0 whatever is added)."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,10 @@ class Steps:
     """False where the step contains samples lost in transit."""
     step_time_s: np.ndarray
     drop_deg: np.ndarray
-    """Contralateral pelvic drop: peak fall of the swing side in early stance, relative to its value at IC."""
+    """Contralateral pelvic drop (signed, deg): how far the swing side sits below the straight line between
+    its heights at this IC and the next, on average over ``DROP_PHASE`` of the step; negative when it rises."""
     drop_from_neutral_deg: np.ndarray
-    """The same peak relative to the calibrated standing neutral."""
+    """The swing side's mean height loss over the same phase relative to the calibrated standing neutral."""
     obliquity_range_deg: np.ndarray
     excursion_m: np.ndarray
     """Peak lateral excursion toward the stance side during the step."""
@@ -63,7 +70,7 @@ def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.n
 
 
 def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray, acc_prog_mps2: np.ndarray,
-                 valid: np.ndarray, sampling_rate_hz: float, *, drop_window: float = 0.6,
+                 valid: np.ndarray, sampling_rate_hz: float, *,
                  yaw_rate_rps: np.ndarray | None = None, tilt_deg: np.ndarray | None = None,
                  rotation_deg: np.ndarray | None = None) -> Steps:
     """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step.
@@ -75,7 +82,7 @@ def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray
     acc_up, yaw, acc_ml = detection_inputs(obliquity_deg, acc_prog_mps2, yaw_rate_rps)
     ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=acc_ml)
     return steps_from_events(ev, t_s, obliquity_deg, shift_m, ~np.isnan(obliquity_deg), valid,
-                             drop_window=drop_window, tilt_deg=tilt_deg, rotation_deg=rotation_deg)
+                             tilt_deg=tilt_deg, rotation_deg=rotation_deg)
 
 
 def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: np.ndarray | None
@@ -103,7 +110,7 @@ def yaw_rate(rotation_deg: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
 
 
 def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray,
-                      usable: np.ndarray, valid: np.ndarray, *, drop_window: float = 0.6,
+                      usable: np.ndarray, valid: np.ndarray, *,
                       tilt_deg: np.ndarray | None = None, rotation_deg: np.ndarray | None = None) -> Steps:
     """A step per IC that has a next IC in the same bout, with no unusable sample in between."""
     bad, lost = np.flatnonzero(~usable), np.flatnonzero(~valid)
@@ -115,25 +122,35 @@ def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray
     left = ~ev.right[k]
     sign = np.where(left, 1.0, -1.0)
     if len(i0):
-        early_end = i0 + np.maximum(1, (drop_window * (i1 - i0)).astype(int))
-        early_max, early_min = _window_extrema(obliquity_deg, i0, early_end)
+        phase_mean, line_mean = _phase_means(obliquity_deg, i0, i1)
         obl_max, obl_min = _window_extrema(obliquity_deg, i0, i1)
         shift_max, shift_min = _window_extrema(shift_m, i0, i1)
         tilt_range, rotation_range = (_window_range(x, i0, i1) for x in (tilt_deg, rotation_deg))
     else:
-        tilt_range = rotation_range = np.zeros(0)
-        early_max = early_min = obl_max = obl_min = shift_max = shift_min = np.zeros(0)
-    early = np.where(left, early_max, -early_min)
+        tilt_range = rotation_range = phase_mean = line_mean = np.zeros(0)
+        obl_max = obl_min = shift_max = shift_min = np.zeros(0)
     fc_s = np.where(ev.fc >= 0, t_s[np.clip(ev.fc, 0, len(t_s) - 1)], np.nan)
     nxt = np.minimum(k + 1, len(ev) - 1)
     return Steps(
         ic_s=t_s[i0], end_s=t_s[i1], side=np.where(left, LEFT, RIGHT).astype("<U5"),
         ambiguous=ev.ambiguous[k].astype(bool), valid=np.searchsorted(lost, i1) == np.searchsorted(lost, i0), step_time_s=t_s[i1] - t_s[i0],
-        drop_deg=early - sign * obliquity_deg[i0], drop_from_neutral_deg=early,
+        drop_deg=sign * (phase_mean - line_mean), drop_from_neutral_deg=sign * phase_mean,
         obliquity_range_deg=obl_max - obl_min, excursion_m=np.where(left, shift_max, -shift_min),
         fc_s=fc_s[k], stance_time_s=fc_s[nxt] - t_s[i0], tilt_range_deg=tilt_range,
         rotation_range_deg=rotation_range,
     )
+
+
+def _phase_means(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per step ``[i0, i1]``: the mean of ``x`` over ``DROP_PHASE`` of it, and the mean over the same samples
+    of the straight line from ``x[i0]`` to ``x[i1]``. Each sum runs over its own step's samples only, so a
+    live window and the whole recording give the same figures to the last bit."""
+    n = i1 - i0
+    a = i0 + np.round(DROP_PHASE[0] * n).astype(int)
+    b = np.maximum(i0 + np.round(DROP_PHASE[1] * n).astype(int), a + 1)
+    mean = np.add.reduceat(np.append(x, 0.0), np.column_stack([a, b]).ravel())[0::2] / (b - a)
+    u = ((a + b - 1) / 2 - i0) / n  # mean phase of the samples a..b-1
+    return mean, x[i0] + (x[np.minimum(i1, len(x) - 1)] - x[i0]) * u
 
 
 def _window_range(x: np.ndarray | None, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:

@@ -219,6 +219,8 @@ _REP_ROWS = {
     "obliquity_deg": ("obliquity at the bottom", "deg"),
 }
 _COUNTS = frozenset({"steps", "holds", "squats", "reps"})
+RATIO_FLOOR = {"deg": 1.0}
+"""Below this on both sides a left/right ratio of angles is noise (and no SI % is printed)."""
 
 
 def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]) -> list[dict]:
@@ -227,7 +229,7 @@ def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]
     for key, (label, unit) in labels.items():
         if key not in sides[LEFT] or (np.isnan(sides[LEFT][key]) and np.isnan(sides[RIGHT][key])):
             continue
-        c = comparison(sides[LEFT][key], sides[RIGHT][key])
+        c = comparison(sides[LEFT][key], sides[RIGHT][key], floor=RATIO_FLOOR.get(unit, 0.0))
         if key in _COUNTS:
             c["symmetry_index_pct"] = c["ratio"] = float("nan")
         rows.append({"metric": label, "unit": unit, **c})

@@ -123,3 +123,10 @@ def test_a_finding_serialises_its_kind_side_values_and_sentence():
     assert d == {"kind": "drop_asymmetry", "side": "right", "concern": True, "values": {"left_deg": 3.5, "right_deg": 8.5},
                  "text": f.text()}
     assert "weak right gluteus medius" in d["text"] and "8.5°" in d["text"]
+
+
+def test_no_symmetry_index_across_zero_or_below_the_floor():
+    assert np.isnan(comparison(0.1, -0.1)["symmetry_index_pct"]) and np.isnan(comparison(0.1, -0.1)["ratio"])
+    assert np.isnan(comparison(0.5, 0.8, floor=1.0)["symmetry_index_pct"])
+    assert comparison(0.5, 1.2, floor=1.0)["symmetry_index_pct"] == pytest.approx(-82.35, abs=0.01)
+    assert comparison(-2.0, -1.0)["ratio"] == pytest.approx(2.0)

@@ -1,0 +1,138 @@
+"""Real walks are the judge: the shared Mobilise-D walks (two healthy adults, INDIP reference contacts),
+re-clipped in every way a sensor can be worn and with a known weakness added (``tests/realwalks.py``).
+
+Without ``../shared/data/mobgap`` these tests skip with a message; CI has the data.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from realwalks import Walk, axis_aligned_mountings, inject_drop, random_mountings, walks
+
+from pelvio.fusion.flags import Kind
+from pelvio.fusion.gait import LEFT, RIGHT, Steps
+from pelvio.fusion.session import SessionAnalysis, analyze
+
+WALKS = {w.name: w for w in walks()}
+MOUNTINGS = {**axis_aligned_mountings(), **random_mountings()}
+ANGLE_METRICS = ("drop_deg", "drop_from_neutral_deg", "obliquity_range_deg", "rotation_range_deg", "tilt_range_deg")
+MATCH_S = 0.1
+"""A detected step is the reference's step when both its contacts are this close to the reference's."""
+
+pytestmark = pytest.mark.skipif(not WALKS, reason="shared real walks not found (../shared/data/mobgap, see its README)")
+
+
+@cache
+def analysed(name: str, side: str = "", deg: float = 0.0) -> SessionAnalysis:
+    walk = WALKS[name]
+    return analyze((inject_drop(walk, side, deg) if deg else walk).batch())
+
+
+def labels(steps: Steps) -> np.ndarray:
+    return np.where(steps.ambiguous, "unknown", steps.side)
+
+
+def reference_steps(walk: Walk, steps: Steps) -> np.ndarray:
+    """Usable steps whose IC and next IC are the reference's, with the reference's stance side."""
+    m = np.zeros(len(steps), bool)
+    for side in (LEFT, RIGHT):
+        for ic, nxt in walk.stances(side):
+            m |= (np.abs(steps.ic_s - ic) < MATCH_S) & (np.abs(steps.end_s - nxt) < MATCH_S) & (steps.side == side)
+    return m & steps.valid & ~steps.ambiguous
+
+
+def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
+    """Median drop per stance side over the steps at ``index``."""
+    return {s: float(np.median(steps.drop_deg[index][steps.side[index] == s])) for s in (LEFT, RIGHT)}
+
+
+@pytest.mark.parametrize("name", list(WALKS))
+def test_any_mounting_gives_the_same_walk(name: str):
+    """24 axis-aligned clips and 20 random ones: same contacts, sides, calibration and per-side figures."""
+    base = analysed(name)
+    values = base.side_values()
+    for mount_name, mount in MOUNTINGS.items():
+        turned = analyze(WALKS[name].batch(mount))
+        where = f"{name}, {mount_name}"
+        assert len(turned.steps) == len(base.steps), where
+        assert np.max(np.abs(turned.steps.ic_s - base.steps.ic_s), initial=0.0) <= 0.010, where
+        assert np.mean(labels(turned.steps) == labels(base.steps)) >= 0.99, where
+        assert turned.calibration.quality == pytest.approx(base.calibration.quality, abs=0.02), where
+        for side in (LEFT, RIGHT):
+            got = turned.side_values()[side]
+            for metric in ANGLE_METRICS:
+                assert got[metric] == pytest.approx(values[side][metric], abs=0.2, nan_ok=True), (where, side, metric)
+            assert got["excursion_cm"] == pytest.approx(values[side]["excursion_cm"], abs=0.2, nan_ok=True), where
+
+
+def test_stance_sides_against_the_reference():
+    """Pooled over the shared walks: of the steps the reference has, >= 97 % of the labelled sides are right
+    and <= 5 % are left unknown."""
+    right = labelled = unknown = matched = 0
+    for name, walk in WALKS.items():
+        steps = analysed(name).steps
+        for k in range(len(steps)):
+            j = int(np.argmin(np.abs(walk.ic_s - steps.ic_s[k])))
+            if abs(walk.ic_s[j] - steps.ic_s[k]) > MATCH_S:
+                continue
+            matched += 1
+            if steps.ambiguous[k]:
+                unknown += 1
+            else:
+                labelled += 1
+                right += steps.side[k] == walk.side[j]
+    assert right / labelled >= 0.97, (right, labelled)
+    assert unknown / matched <= 0.05, (unknown, matched)
+
+
+@pytest.mark.parametrize("deg", [2.0, 4.0, 6.0])
+@pytest.mark.parametrize("side", [LEFT, RIGHT])
+@pytest.mark.parametrize("name", list(WALKS))
+def test_an_added_drop_is_measured_in_proportion(name: str, side: str, deg: float):
+    """A weakness injected on one side: on the steps the reference times (only those carry it), found in
+    both analyses, the left - right difference grows by 75-110 % of it and the other side's own figure
+    moves <= 0.3 deg."""
+    walk, other = WALKS[name], RIGHT if side == LEFT else LEFT
+    base, changed = analysed(name).steps, analysed(name, side, deg).steps
+    pairs = [(i, j) for i, j in enumerate(np.searchsorted(changed.ic_s, base.ic_s - 0.005))
+             if j < len(changed) and abs(changed.ic_s[j] - base.ic_s[i]) <= 0.005]
+    i, j = (np.array(k, int) for k in zip(*pairs, strict=True))
+    keep = reference_steps(walk, base)[i] & reference_steps(walk, changed)[j] & (base.side[i] == changed.side[j])
+    i, j = i[keep], j[keep]
+    if min(np.sum(base.side[i] == s) for s in (LEFT, RIGHT)) < 2:
+        pytest.skip(f"{name}: fewer than 2 reference steps a side")
+    b, c = (side_drops(steps, k) for steps, k in ((base, i), (changed, j)))
+    response = ((c[LEFT] - c[RIGHT]) - (b[LEFT] - b[RIGHT])) * (1 if side == LEFT else -1) / deg
+    assert 0.75 <= response <= 1.10, response
+    assert abs(c[other] - b[other]) <= 0.3
+
+
+@pytest.mark.parametrize("name", list(WALKS))
+def test_untouched_walks_raise_no_drop_finding(name: str):
+    assert not [f for f in analysed(name).flags if f.kind == Kind.DROP_ASYMMETRY]
+
+
+def judged_for_flags(name: str) -> bool:
+    """A walk long enough to compare sides whose reference times at least 40 % of each side's usable steps
+    (only those carry an injected drop): HA/001 Test11; HA/002 Test11's reference times under 15 %."""
+    steps = analysed(name).steps
+    ref = reference_steps(WALKS[name], steps)
+    return all(steps.usable(s).sum() >= 10 and (ref & (steps.side == s)).sum() >= 0.4 * steps.usable(s).sum()
+               for s in (LEFT, RIGHT))
+
+
+def test_some_walk_is_judged_for_flags():
+    assert any(judged_for_flags(n) for n in WALKS)
+
+
+@pytest.mark.parametrize("deg", [4.0, 6.0])
+@pytest.mark.parametrize("side", [LEFT, RIGHT])
+@pytest.mark.parametrize("name", list(WALKS))
+def test_an_added_drop_from_4_degrees_is_flagged_on_its_side(name: str, side: str, deg: float):
+    if not judged_for_flags(name):
+        pytest.skip(f"{name}: too few steps, or too few of them timed by the reference, to carry the injection")
+    drops = [f for f in analysed(name, side, deg).flags if f.kind == Kind.DROP_ASYMMETRY]
+    assert [f.side for f in drops] == [side]

@@ -1,0 +1,124 @@
+"""The shared real walks (Mobilise-D lab examples: lower-back IMU with INDIP reference contacts), re-clipped
+in software and with known changes injected: the judge of every claim Pelvio makes about people.
+
+The data live outside the repository (``../shared/data/mobgap/`` from the project root); ``walks()`` is
+empty without them and the tests that use it skip with a message. Nothing here uses Pelvio's own
+signal processing: the orientation for an injection comes from the ``vqf`` package directly, the
+walk's forward axis from the data's documented sensor axes (x up, y right, z forward), and the stance
+sides from the reference, so a bug in Pelvio cannot make the test data agree with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import scipy.io as sio
+from scipy.spatial.transform import Rotation
+from vqf import offlineVQF
+
+from pelvio.conventions import GRAVITY_MPS2
+from pelvio.sensor.batch import ImuBatch
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mobgap" / "lab" / "HA"
+FORWARD_IN_SENSOR = np.array([0.0, 0.0, 1.0])
+"""The worn sensor's forward axis (z), checked from the braking after each contact (docs/analysis.md)."""
+
+
+@dataclass(frozen=True)
+class Walk:
+    name: str
+    rate_hz: float
+    acc_mps2: np.ndarray
+    gyr_rps: np.ndarray
+    ic_s: np.ndarray
+    """Reference initial contacts (INDIP), timed ones only, in time order."""
+    side: np.ndarray
+    """'left' / 'right' per reference IC."""
+    bout: np.ndarray
+    """Reference walking bout of each IC."""
+
+    def batch(self, mount: Rotation | None = None) -> ImuBatch:
+        """The walk as Pelvio receives it, with the sensor turned by ``mount`` (readings rotated)."""
+        acc, gyr = (self.acc_mps2, self.gyr_rps) if mount is None else (mount.apply(self.acc_mps2),
+                                                                         mount.apply(self.gyr_rps))
+        seq = np.arange(len(acc))
+        return ImuBatch(seq=seq, t_s=seq / self.rate_hz, acc_mps2=acc, gyr_rps=gyr, sampling_rate_hz=self.rate_hz)
+
+    def stances(self, side: str) -> list[tuple[float, float]]:
+        """(IC of ``side``, the next IC of the other side) where the reference has both in one bout, < 1.5 s."""
+        out = []
+        for k in range(len(self.ic_s) - 1):
+            if (self.side[k] == side and self.side[k + 1] != side and self.bout[k] == self.bout[k + 1]
+                    and self.ic_s[k + 1] - self.ic_s[k] < 1.5):
+                out.append((float(self.ic_s[k]), float(self.ic_s[k + 1])))
+        return out
+
+
+@cache
+def walks() -> tuple[Walk, ...]:
+    """Every trial of both participants with reference walking bouts (HA/001 and HA/002, Test5 and Test11):
+    INDIP's contacts, or the optical system's where INDIP has none (HA/002 Test5)."""
+    if not DATA.is_dir():
+        return ()
+    out = []
+    for participant in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        tests = sio.loadmat(participant / "data.mat", simplify_cells=True)["data"]["TimeMeasure1"]
+        for test, trials in tests.items():
+            for trial, v in trials.items():
+                bouts = next((b for b in (np.atleast_1d(v["Standards"].get(k, {}).get("MicroWB", [])).tolist()
+                                          for k in ("INDIP", "Stereophoto")) if b), [])
+                if not bouts:
+                    continue
+                imu = v["SU"]["LowerBack"]
+                ic = np.concatenate([np.atleast_1d(b["InitialContact_Event"]).astype(float) for b in bouts])
+                side = np.concatenate([np.char.lower(np.atleast_1d(b["InitialContact_LeftRight"]).astype(str))
+                                       for b in bouts])
+                bout = np.concatenate([np.full(np.size(b["InitialContact_Event"]), k) for k, b in enumerate(bouts)])
+                ok = np.isfinite(ic)
+                order = np.argsort(ic[ok], kind="stable")
+                out.append(Walk(f"{participant.name} {test} {trial}", float(imu["Fs"]["Acc"]),
+                                np.asarray(imu["Acc"], float) * GRAVITY_MPS2, np.radians(np.asarray(imu["Gyr"], float)),
+                                ic[ok][order], side[ok][order], bout[ok][order]))
+    return tuple(out)
+
+
+def axis_aligned_mountings() -> dict[str, Rotation]:
+    """The 24 ways a box-shaped sensor can be clipped with its axes along the body's (identity included)."""
+    rots = Rotation.create_group("O")
+    return {f"axes {np.round(r.as_matrix()).astype(int).tolist()}": r for r in rots}
+
+
+def random_mountings(n: int = 20, seed: int = 16) -> dict[str, Rotation]:
+    return {f"random {k}": r for k, r in enumerate(Rotation.random(n, random_state=seed))}
+
+
+def inject_drop(walk: Walk, side: str, deg: float) -> Walk:
+    """The walk with a weakness on ``side`` added: in every ``side`` stance (its IC to the next IC of the other
+    foot) the pelvis rolls about the walk's forward axis lowering the other side by
+    ``deg * sin^2(pi (t - IC) / (IC_next - IC))``; acc and gyro are rotated consistently.
+
+    The sensor's orientation comes from ``offlineVQF`` (the vqf package, not Pelvio); the extra roll
+    ``A(t)`` about the earth-frame forward axis ``f`` turns the orientation into ``A R``, so the readings
+    become ``acc' = R^T A^T R acc`` and ``gyr' = gyr + R^T f dphi/dt`` (rotation about a fixed axis).
+    """
+    rate = walk.rate_hz
+    t = np.arange(len(walk.acc_mps2)) / rate
+    phi = np.zeros(len(t))
+    for ic, nxt in walk.stances(side):
+        m = (t >= ic) & (t < nxt)
+        phi[m] = np.radians(deg) * np.sin(np.pi * (t[m] - ic) / (nxt - ic)) ** 2
+    # lowering the right side is a positive roll about forward (x anterior, y left, z up); the left, negative
+    phi *= 1.0 if side == "left" else -1.0
+    out = offlineVQF(np.ascontiguousarray(walk.gyr_rps), np.ascontiguousarray(walk.acc_mps2), None, 1.0 / rate)
+    r_es = Rotation.from_quat(out["quat6D"], scalar_first=True)
+    fwd = r_es.apply(FORWARD_IN_SENSOR)
+    fwd[:, 2] = 0.0
+    fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+    roll = Rotation.from_rotvec(fwd * phi[:, None])
+    acc = (r_es.inv() * roll.inv() * r_es).apply(walk.acc_mps2)
+    dphi = np.gradient(phi, 1.0 / rate)
+    gyr = walk.gyr_rps + r_es.inv().apply(fwd * dphi[:, None])
+    return replace(walk, name=f"{walk.name} +{deg:g}° {side}", acc_mps2=acc, gyr_rps=gyr)
