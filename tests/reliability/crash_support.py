@@ -81,6 +81,7 @@ class Recorder:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         self._reader.join(5)
+        self.proc.stderr.close()  # type: ignore[union-attr]
         return t
 
     def result(self, killed_at: float) -> KillResult:
@@ -115,3 +116,6 @@ def kill_at(directories: list[Path], delays_s: list[float], *, seed: int = 0) ->
             if r.proc.poll() is None:
                 r.proc.kill()
                 r.proc.wait(10)
+            r._reader.join(5)
+            if r.proc.stderr is not None:
+                r.proc.stderr.close()

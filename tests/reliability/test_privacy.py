@@ -11,6 +11,7 @@ Streamlit would send usage statistics from.
 from __future__ import annotations
 
 import getpass
+import io
 import ipaddress
 import json
 import os
@@ -301,7 +302,7 @@ def test_forget_deletes_both_files_of_each_recording_and_lists_them(athletes, ca
 
 def test_forget_asks_first_and_deletes_nothing_without_consent(athletes, capsys, monkeypatch):
     folder, anna, _ = athletes
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no answer, as from /dev/null
     assert main(["forget", "anna k", "--recordings", str(folder)]) == 1
     err = capsys.readouterr().err
     assert "This deletes 3 recordings" in err and "Nothing deleted." in err
