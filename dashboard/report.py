@@ -222,7 +222,7 @@ def meta_line(result: SessionAnalysis, metadata: dict[str, Any]) -> str:
     athlete = str(metadata.get("athlete") or "")
     start = str(metadata.get("start_time_utc") or "")
     meta = [f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz",
-            f"calibration quality {result.calibration.quality:.2f} (0–1)"]
+            f"calibration {result.calibration.describe()}"]
     if start:
         meta.insert(0, f"recorded {start}")
     if athlete:

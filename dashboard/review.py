@@ -14,7 +14,7 @@ from pelvio.dashboard import plots, report, report_pdf, upload
 from pelvio.errors import PelvioError
 from pelvio.fusion.reps import EXERCISES
 from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
-from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
+from pelvio.sensor.recording import Recording, RecordingInfo, earlier_calibration, list_recordings, read_recording
 
 NO_EXERCISE = "none"
 
@@ -32,7 +32,9 @@ def _analysis(path: str, mtime_ns: int, size: int, exercise: str | None) -> Sess
     No progress bar: a cached function may not draw into elements made outside it (Streamlit
     replays its drawing on a cache hit and fails).
     """
-    return analyze_recording(_recording(path, mtime_ns, size), exercise=exercise)
+    recording = _recording(path, mtime_ns, size)
+    lent = earlier_calibration(recording)
+    return analyze_recording(recording, exercise=exercise, fallback=lent[0] if lent else None)
 
 
 def _label(info: RecordingInfo) -> str:
@@ -150,7 +152,7 @@ def _show(recording: Recording, result: SessionAnalysis, name: str) -> None:
     athlete = recording.metadata.get("athlete")
     st.caption(" · ".join(filter(None, [
         f"Athlete {athlete}" if athlete else "", f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz",
-        f"calibration quality {result.calibration.quality:.2f} (0–1)"])))
+        f"calibration {result.calibration.describe()}"])))
     _flags(result)
     _side_tables(result)
     _rep_table(result)

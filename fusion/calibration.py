@@ -28,9 +28,12 @@ from pelvio.errors import CalibrationError
 from pelvio.fusion.quat import matrix_from_quat
 
 Method = Literal["walk", "tilt"]
-METHODS: tuple[str, ...] = ("walk", "tilt", "walking_only")
-"""Guided methods (``walk``, ``tilt``) and ``walking_only``, the offline fallback for recordings
-without a standing phase (imports, sessions started mid-walk)."""
+METHODS: tuple[str, ...] = ("walk", "tilt", "walking_only", "reused", "gravity_only")
+"""Guided methods (``walk``, ``tilt``) and the offline fallbacks, best first: ``walking_only`` for
+recordings without a standing phase (imports, sessions started mid-walk), ``reused`` (the athlete's latest
+calibration with the same sensor), ``gravity_only`` (the vertical alone: no walk to find forward)."""
+SIDED_METHODS = frozenset({"walk", "tilt", "walking_only", "reused"})
+"""Methods that know left from right; with ``gravity_only`` per-side figures are withheld."""
 INSTRUCTIONS = {
     "stand": "stand still for a few seconds",
     "walk": "now walk straight ahead for about 10 steps",
@@ -41,6 +44,10 @@ MIN_TILT_DEG = 4.0
 MAX_TILT_AXIS_FROM_HORIZONTAL_DEG = 30.0
 SCAN_BLOCK_S = 30.0
 """The standing scan looks at this much of the stream at a time (bounds its work per call)."""
+WALKING_ONLY_MIN_QUALITY = 0.2
+"""Walking alone is accepted from a less clear direction than the guided walk (0.3): the only other way is
+gravity alone, which knows no sides. HA/002's 7.7 s lab walk (Mobilise-D) reads 0.25; its forward sign,
+like that of every shared walk, comes out right (tests/fusion/test_real_walks.py)."""
 WALKING_VERTICAL_STD_MPS2 = 0.6
 """Vertical pelvis acceleration varies this much in walking (about 1-3 m/s^2), far less standing."""
 
@@ -68,6 +75,28 @@ class Calibration:
     def sensor_to_pelvis(self) -> np.ndarray:
         """(3, 3) R_sp taking pelvis coordinates to sensor coordinates, so R_ep = R_es @ R_sp."""
         return self.pelvis_axes_in_sensor
+
+    @property
+    def knows_sides(self) -> bool:
+        return self.method in SIDED_METHODS
+
+    def describe(self) -> str:
+        """How the axes were found, in plain words with the quality (what ``pelvio analyze`` prints)."""
+        q = f"quality {self.quality:.2f}"
+        match self.method:
+            case "walk" | "tilt":
+                moved = "walked" if self.method == "walk" else "tilted"
+                return (f"{q} (stood {self.stand_s[0]:.1f}-{self.stand_s[1]:.1f} s, "
+                        f"{moved} {self.walk_s[0]:.1f}-{self.walk_s[1]:.1f} s)")
+            case "walking_only":
+                return (f"{q}, from walking alone ({self.walk_s[0]:.1f}-{self.walk_s[1]:.1f} s; no quiet standing "
+                        "first): tilt and obliquity are relative to the walking posture")
+            case "reused":
+                return f"{q}, reused from an earlier recording of this athlete with the same sensor"
+            case _:
+                return ("from gravity only (no walk to tell forward from sideways): tilt and obliquity may be "
+                        "mixed and their signs are not known, so per-side figures and findings are withheld; "
+                        "record 5 s of standing, then 10 steps, to get them")
 
     def with_anatomical_tilt_offset(self, offset_deg: float) -> Calibration:
         return replace(self, anatomical_tilt_offset_deg=float(offset_deg))
@@ -281,7 +310,7 @@ def solve_walk_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.n
 
 
 def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float, *,
-                       window_s: float = 8.0, min_quality: float = 0.3) -> Calibration:
+                       window_s: float = 8.0, min_quality: float = WALKING_ONLY_MIN_QUALITY) -> Calibration:
     """Alignment from walking alone, for recordings that never stand still first.
 
     Up is the earth vertical seen from the sensor, averaged over the first stretch of walking (the
@@ -314,6 +343,25 @@ def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz:
     seconds = (start / sampling_rate_hz, (start + n) / sampling_rate_hz)
     return Calibration(_axes(up, forward), quality * abs(exchange), (np.nan, np.nan), seconds,
                        start + n - 1, method="walking_only")  # type: ignore[arg-type]
+
+
+def solve_gravity_only(acc_mps2: np.ndarray, gyr_rps: np.ndarray, still: np.ndarray) -> Calibration:
+    """The last fallback: up from gravity (the mean specific force where the sensor is still, else over the
+    whole recording); a horizontal axis from the main axis of turning (an exercise set turns the pelvis
+    about its medio-lateral axis) or, without movement, from the sensor axis nearest the horizontal.
+    Forward/backward and left/right cannot be known: ``knows_sides`` is False."""
+    if len(acc_mps2) == 0:
+        raise CalibrationError("the recording holds no samples: record at least 5 s of standing, then 10 steps")
+    a = acc_mps2[still] if np.count_nonzero(still) >= 10 else acc_mps2
+    up = a.mean(axis=0)
+    up /= np.linalg.norm(up)
+    g = gyr_rps - gyr_rps[still].mean(axis=0) if np.count_nonzero(still) >= 10 else gyr_rps
+    evals, evecs = np.linalg.eigh(g.T @ g / len(g))
+    side = evecs[:, 2] if evals[2] > 0.05**2 else np.eye(3)[np.argmin(np.abs(up))]
+    side = side - side.dot(up) * up
+    forward = np.cross(side, up)
+    return Calibration(_axes(up, forward), 0.0, (np.nan, np.nan), (np.nan, np.nan), 0,
+                       method="gravity_only")  # type: ignore[arg-type]
 
 
 def solve_tilt_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, gyr_rps: np.ndarray, sampling_rate_hz: float,

@@ -20,12 +20,19 @@ the whole stream in one call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from pelvio.errors import CalibrationError
-from pelvio.fusion.calibration import Calibration, CalibrationState, Calibrator, Method, solve_walking_only
+from pelvio.fusion.calibration import (
+    Calibration,
+    CalibrationState,
+    Calibrator,
+    Method,
+    solve_gravity_only,
+    solve_walking_only,
+)
 from pelvio.fusion.orientation import Backend, make_filter, offline_orientation
 from pelvio.fusion.pelvis import (
     LiveLateralShift,
@@ -166,11 +173,13 @@ class PelvisPipeline:
 
 def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
                    calibration_method: Method = "walk", acausal_orientation: bool = True,
-                   ) -> tuple[PelvisSeries, Calibration]:
+                   fallback: Calibration | None = None) -> tuple[PelvisSeries, Calibration]:
     """Angles and lateral shift of a whole recording with the acausal refinements (see the module table).
 
     Without ``calibration`` the guided calibration is searched in the recording (its samples and the
-    offline orientation); ``CalibrationError`` says why when none is found.
+    offline orientation); without one, walking alone; then ``fallback`` (an earlier calibration of the
+    same sensor, kept as method ``reused``); then gravity alone (``gravity_only``, no sides). Only a
+    recording with nothing to measure raises ``CalibrationError``.
     """
     rate = batch.sampling_rate_hz
     g = GapFiller(rate).update(batch)
@@ -183,11 +192,12 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
         if calibration is None and calibration_method == "walk":
             try:  # no standing phase (an import, a session started mid-walk): calibrate on walking alone
                 calibration = solve_walking_only(g.acc_mps2, quat, rate)
-            except CalibrationError as e:
-                raise CalibrationError(f"{_cannot_calibrate(calibrator.status, calibration_method)}; "
-                                       f"walking alone did not do either: {e}") from e
+            except CalibrationError:
+                calibration = None
+        if calibration is None and fallback is not None:
+            calibration = replace(fallback, method="reused")
         if calibration is None:
-            raise CalibrationError(_cannot_calibrate(calibrator.status, calibration_method))
+            calibration = solve_gravity_only(g.acc_mps2[g.valid], g.gyr_rps[g.valid], still[g.valid])
     r_es = matrix_from_quat(quat)
     r_ep = matrix_times(r_es, calibration.sensor_to_pelvis)
     heading = offline_progression_heading(pelvis_heading(r_ep), rate)

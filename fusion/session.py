@@ -75,7 +75,10 @@ class SessionAnalysis:
         return side_medians(self.per_step())
 
     def comparisons(self) -> dict[str, list[dict]]:
-        """Every left/right table, in the order reports show them: walking, single-leg stance, reps."""
+        """Every left/right table, in the order reports show them: walking, single-leg stance, reps; none when
+        the calibration does not know left from right (``gravity_only``)."""
+        if not self.calibration.knows_sides:
+            return {"walking": [], "single_leg": [], "reps": []}
         return {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(), "reps": self.rep_rows()}
 
     def summary_rows(self) -> list[dict]:
@@ -252,7 +255,8 @@ def find_calibration(batch: ImuBatch, *, chunk_s: float = 10.0, method: Method =
 
 def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
             calibration_method: Method = "walk", acausal_orientation: bool = True, exercise: str | None = None,
-            thresholds: FlagThresholds = DEFAULT_THRESHOLDS, progress: Progress | None = None) -> SessionAnalysis:
+            thresholds: FlagThresholds = DEFAULT_THRESHOLDS, progress: Progress | None = None,
+            fallback: Calibration | None = None) -> SessionAnalysis:
     """Angles, steps, single-leg holds and per-side metrics of a whole recording; ``progress`` gets 0..1.
 
     Single-leg holds are always looked for: a Trendelenburg test is recognised without being named,
@@ -262,7 +266,7 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     rate = batch.sampling_rate_hz
     series, calibration = offline_series(batch, calibration=calibration, backend=backend,
                                          calibration_method=calibration_method,
-                                         acausal_orientation=acausal_orientation)
+                                         acausal_orientation=acausal_orientation, fallback=fallback)
     if progress:
         progress(0.8)
     steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
@@ -287,21 +291,30 @@ def named_exercise(recording: Recording) -> str | None:
 
 
 def analyze_recording(recording: Recording, *, exercise: str | None = None,
-                      thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
-                      progress: Progress | None = None) -> SessionAnalysis:
+                      thresholds: FlagThresholds = DEFAULT_THRESHOLDS, progress: Progress | None = None,
+                      fallback: dict | None = None) -> SessionAnalysis:
     """``analyze`` with the calibration stored in the recording when there is one.
 
     A live recording may start mid-walk, with no standing phase to calibrate on; the calibration the
     live view used travels in its metadata, and re-using it keeps review and live in agreement.
+    ``fallback`` (an earlier calibration of the same sensor as stored, ``sensor.recording.earlier_calibration``)
+    is used only when the recording cannot calibrate itself; a malformed one is ignored.
     """
     stored = recording.metadata.get("calibration")
     calibration = Calibration.from_dict(stored) if stored else None
+    try:
+        lent = Calibration.from_dict(fallback) if fallback else None
+    except CalibrationError:
+        lent = None
     return analyze(recording.batch, calibration=calibration, exercise=exercise, thresholds=thresholds,
-                   progress=progress)
+                   progress=progress, fallback=lent)
 
 
 def session_flags(result: SessionAnalysis) -> list[Finding]:
-    """Walking findings first, then single-leg stance; "not enough walking" only when walking was the task."""
+    """Walking findings first, then single-leg stance; "not enough walking" only when walking was the task.
+    None without a calibration that knows left from right."""
+    if not result.calibration.knows_sides:
+        return []
     other_tasks = len(result.holds) > 0 or (result.reps is not None and len(result.reps) > 0)
     out = gait_flags(result.per_step(), result.thresholds, quiet_when_short=other_tasks)
     sls = side_summary(result.holds)

@@ -869,3 +869,41 @@ def _sort_key(info: RecordingInfo) -> float:
         return info.path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+GUIDED_CALIBRATIONS = ("walk", "tilt", "walking_only")
+"""Calibrations a recording found itself, worth lending to a later recording of the same sensor."""
+
+
+def sensor_identity(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(profile, address or name) of the sensor a recording came from; None when unknown (imports)."""
+    device = metadata.get("device") if isinstance(metadata.get("device"), Mapping) else {}
+    key = str(device.get("address") or device.get("name") or "")
+    if not key or str(metadata.get("source") or "") == "import":
+        return None
+    return str(metadata.get("profile") or ""), key
+
+
+def earlier_calibration(recording: Recording) -> tuple[dict[str, Any], Path] | None:
+    """The calibration of the newest earlier recording in the same folder of the same athlete with the same
+    sensor, and its path; None when the recording names no athlete or sensor or no such recording exists.
+
+    A sensor clipped on the same way keeps its axes: a short exercise set recorded on its own can then be
+    read in the pelvis frame of that day's calibration walk."""
+    athlete, sensor = str(recording.metadata.get("athlete") or ""), sensor_identity(recording.metadata)
+    start = _parse_time(recording.metadata.get("start_time_utc"))
+    if not athlete or sensor is None or start is None:
+        return None
+    for info in list_recordings(recording.path.parent):
+        if (info.error or info.path == recording.path or info.athlete != athlete or info.start_time_utc is None
+                or info.start_time_utc >= start):
+            continue
+        try:
+            meta = _read_sidecar(sidecar_path_for(info.path)) or {}
+        except RecordingError:
+            continue
+        cal = meta.get("calibration")
+        if (sensor_identity(meta) == sensor and isinstance(cal, Mapping)
+                and cal.get("method", "walk") in GUIDED_CALIBRATIONS):
+            return dict(cal), info.path
+    return None

@@ -221,7 +221,7 @@ def _record(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from pelvio.fusion.flags import FlagThresholds
     from pelvio.fusion.session import analyze_recording, named_exercise
-    from pelvio.sensor.recording import read_recording
+    from pelvio.sensor.recording import earlier_calibration, read_recording
 
     thresholds = FlagThresholds.parse(args.threshold)
     if args.events:
@@ -230,8 +230,12 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
-    result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar)
+    lent = earlier_calibration(rec)
+    result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar,
+                               fallback=lent[0] if lent else None)
     bar.done()
+    if result.calibration.method == "reused" and lent:
+        print(f"pelvio: note: calibration reused from {lent[1].name}", file=sys.stderr)
     if args.events:
         write_events_csv(Path(args.events), result.events())
     if args.json:
@@ -354,23 +358,23 @@ def format_report(path: str, meta: dict, result) -> str:
         f"            {result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz, "
         f"{meta.get('device', {}).get('name') or meta.get('profile', '?')}"
         + (f", athlete {meta['athlete']}" if meta.get("athlete") else ""),
-        f"Calibration quality {cal.quality:.2f} (stood {cal.stand_s[0]:.1f}-{cal.stand_s[1]:.1f} s, "
-        f"walked {cal.walk_s[0]:.1f}-{cal.walk_s[1]:.1f} s)",
+        f"Calibration {cal.describe()}",
         "",
         f"{'Pelvic angle (deg)':<30}{'median':>8}{'5th %':>8}{'95th %':>8}{'range':>8}",
     ]
     for name, s in result.angle_summary().items():
         lines.append(f"{name:<30}{s['median']:>8.1f}{s['p5']:>8.1f}{s['p95']:>8.1f}{s['range']:>8.1f}")
-    lines += _side_table("Walking, per stance side", result.summary_rows())
+    tables = result.comparisons()
+    lines += _side_table("Walking, per stance side", tables["walking"])
     gait = result.gait_summary()
     if gait["steps"] >= 4:
         lines.append(f"\n{int(gait['steps'])} steps, cadence {gait['cadence_spm']:.0f} steps/min, regularity "
                      f"step {gait['step_regularity_ad1']:.2f} / stride {gait['stride_regularity_ad2']:.2f} (1 = identical)")
-    lines += _side_table("Single-leg holds, per stance side", result.single_leg_rows())
+    lines += _side_table("Single-leg holds, per stance side", tables["single_leg"])
     lines.append("")
     if result.reps is not None:
         lines += _rep_lines(result.rep_summary())
-        lines += _side_table("Reps, by the side the sacrum goes to", result.rep_rows())[1:] + [""]
+        lines += _side_table("Reps, by the side the sacrum goes to", tables["reps"])[1:] + [""]
     lines += [f"* {f.text()}" for f in result.flags]
     lines.append("  (Signs: obliquity > 0 = left side up; rotation > 0 = turned left; tilt > 0 = anterior.)")
     return "\n".join(lines)

@@ -174,10 +174,10 @@ def test_a_smooth_weight_shift_is_not_split_at_its_peak_speed(decode):
     assert np.sqrt(np.mean((err - np.median(err)) ** 2)) < 0.01
 
 
-def test_standing_only_cannot_calibrate_and_says_why(decode):
+def test_standing_only_falls_back_to_gravity_and_says_what_to_record(decode):
     d = decode(SimConfig(activity="stand", duration_s=20.0, calibration_prelude=False, seed=2))
-    with pytest.raises(CalibrationError, match="quiet standing followed by about 10 steps"):
-        analyze(d.batch)
+    cal = analyze(d.batch).calibration
+    assert cal.method == "gravity_only" and "record 5 s of standing, then 10 steps" in cal.describe()
 
 
 @pytest.mark.parametrize("noise", [1.0, 3.0])
