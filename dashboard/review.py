@@ -59,7 +59,8 @@ def _pick(recordings_dir: Path) -> Path | None:
 def _uploaded() -> tuple[Path, str] | None:
     """The uploaded recording stored on disk, and the name to show; None (with a message) if unusable."""
     files = st.file_uploader(
-        f"Recording (.zip of the .arrows and .json, or both files; up to {upload.MAX_UPLOAD_MB} MB)",
+        f"Recording (.zip of the .arrows and .json, or both files), or another app's export (CSV, TXT or its zip: "
+        f"phyphox, MetaBase, Movella DOT, Polar Sensor Logger, Sensor Logger, WitMotion; up to {upload.MAX_UPLOAD_MB} MB)",
         type=list(upload.ACCEPTED_TYPES), accept_multiple_files=True, key="review_upload")
     if not files:
         st.caption("Recordings are in the `recordings/` folder of the computer that made them: "

@@ -53,6 +53,23 @@ def upload_files(at: AppTest, items: list[tuple[str, bytes, str]]) -> AppTest:
 # ----------------------------------------------------------------------------- upload
 
 
+IMPORTS = Path(__file__).resolve().parents[1] / "data" / "imports"
+
+
+@pytest.mark.parametrize("names", [["sensor_logger_2024-06-10_08-15-02.zip"],
+                                   ["MetaWear_2024-06-10T10.15.02.120_D5A1B2C3D4E5_Accelerometer.csv",
+                                    "MetaWear_2024-06-10T10.15.02.120_D5A1B2C3D4E5_Gyroscope.csv"]])
+def test_an_apps_export_uploads_into_review(names: list[str]):
+    """What phone and sensor apps write (tests/data/imports) is analysed like a recording, with the
+    calibration said in words; two files on their own clocks are aligned by the importer."""
+    items = [(n, (IMPORTS / n).read_bytes(), "application/octet-stream") for n in names]
+    at = upload_files(app("review"), items)
+    assert not at.error, [e.value for e in at.error]
+    assert any("calibration" in c.value for c in at.caption)
+    angles = at.dataframe[-1].value.set_index("angle")
+    assert {"tilt", "obliquity", "rotation"} <= set(angles.index)
+
+
 def test_uploaded_zip_is_analysed_and_exported(sim_recording: Path):
     at = upload_files(app("review"), [("walk.zip", zipped(sim_recording), "application/zip")])
     assert not at.error, [e.value for e in at.error]
