@@ -150,18 +150,25 @@ def fc_errors(steps: Steps, ref: dict) -> np.ndarray:
     return np.asarray(out)
 
 
-def mobgap_baseline(imu: dict, ref: dict) -> str:
-    """mobgap's own IC detectors + McCamley laterality, when the package is installed (never required)."""
+def mobgap_scores(imu: dict, ref: dict) -> dict[str, dict] | None:
+    """``score`` of mobgap's own IC detectors (IcdShinImproved, IcdIonescu), each with McCamley laterality,
+    within the reference bouts; None when the package is not installed (it is never required)."""
     try:
         import pandas as pd
         from mobgap.initial_contacts import IcdIonescu, IcdShinImproved
         from mobgap.laterality import LrcMcCamley
     except ImportError:
-        return ""
+        return None
+    try:  # mobgap >= 1.0 takes body-frame columns (x up -> is, y right -> ml, z forward -> pa)
+        from mobgap.utils.conversions import to_body_frame
+    except ImportError:
+        to_body_frame = None
     rate = float(imu["Fs"]["Acc"])
     data = pd.DataFrame(np.column_stack([np.asarray(imu["Acc"]) * 9.81, imu["Gyr"]]),
                         columns=["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"])
-    out = []
+    if to_body_frame is not None:
+        data = to_body_frame(data)
+    out = {}
     for algo in (IcdShinImproved(), IcdIonescu()):
         ics = []
         sides = []
@@ -171,10 +178,17 @@ def mobgap_baseline(imu: dict, ref: dict) -> str:
             lr = LrcMcCamley().predict(seg, found, sampling_rate_hz=rate).ic_lr_list_
             ics.append(found["ic"].to_numpy() / rate + a)
             sides.append(lr["lr_label"].to_numpy().astype(str))
-        s = score(np.concatenate(ics), np.concatenate(sides), ref)
-        out.append(f"{type(algo).__name__} {s['found'] / max(s['ref'], 1):.2f}/{s['correct'] / max(s['det'], 1):.2f}/"
-                   f"{s['side_ok'] / max(s['side_n'], 1):.2f}")
-    return "  mobgap: " + ", ".join(out)
+        out[type(algo).__name__] = score(np.concatenate(ics), np.concatenate(sides), ref)
+    return out
+
+
+def mobgap_baseline(imu: dict, ref: dict) -> str:
+    """mobgap's own IC detectors + McCamley laterality, when the package is installed (never required)."""
+    scores = mobgap_scores(imu, ref)
+    if scores is None:
+        return ""
+    return "  mobgap: " + ", ".join(f"{name} {s['found'] / max(s['ref'], 1):.2f}/{s['correct'] / max(s['det'], 1):.2f}/"
+                                    f"{s['side_ok'] / max(s['side_n'], 1):.2f}" for name, s in scores.items())
 
 
 def worn_signals(imu: dict, mount: Rotation | None = None) -> tuple[np.ndarray, np.ndarray]:
