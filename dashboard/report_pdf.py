@@ -2,8 +2,10 @@
 
 The plots are the HTML report's own SVG, drawn by fpdf2 as vectors, so both files always show the same
 figure. The text is set in DejaVu Sans, shipped in ``fonts/`` and embedded (subset) in the file, so an
-athlete's name in Greek, Cyrillic, Hebrew, Arabic or any Latin script prints as typed; the PDF core fonts
-cover only Latin-1 and printed such names as "?". The SVG plots keep the core fonts: their labels are
+athlete's name in any Latin script, Greek, Cyrillic, Hebrew, Chinese or Japanese prints as typed (Droid
+Sans Fallback supplies the Chinese and Japanese characters); the PDF core fonts cover only Latin-1 and
+printed such names as "?". Not covered: Korean Hangul (no glyphs), and scripts that need shaping (Arabic,
+Devanagari) print their letters unjoined. The SVG plots keep the core fonts: their labels are
 Pelvio's own, spelled in Latin-1 by ``latin1``.
 """
 
@@ -29,6 +31,9 @@ FLAG_FILL = "#fff4e0"  # the HTML report's .flag background
 NOTE_FILL = "#eef3f8"  # the HTML report's .finding background (a statement, not a finding)
 FONT = "dejavu"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+FALLBACK_FONT, FALLBACK_FILE = "droid", "DroidSansFallbackFull.ttf"
+"""Chinese and Japanese characters, which DejaVu Sans lacks (fpdf2 takes a glyph from it only
+where the main font has none)."""
 LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "→": "->",
                         "⚠": "!", "‘": "'", "’": "'", "“": '"', "”": '"'})
 
@@ -43,8 +48,11 @@ class _Page(FPDF):
 
     def __init__(self) -> None:
         super().__init__(format="A4")
+        fonts = files("pelvio.dashboard") / "fonts"
         for style, name in FONT_FILES.items():
-            self.add_font(FONT, style, str(files("pelvio.dashboard") / "fonts" / name))
+            self.add_font(FONT, style, str(fonts / name))
+        self.add_font(FALLBACK_FONT, "", str(fonts / FALLBACK_FILE))
+        self.set_fallback_fonts([FALLBACK_FONT])
         self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
         self.set_auto_page_break(True, MARGIN_MM)
         self.add_page()

@@ -81,7 +81,7 @@ def test_latin1_spells_the_plot_labels():
 
 
 @pytest.mark.parametrize("name", ["Zoë Øvergaard-Łukasiewicz", "Ελένη Παπαδοπούλου", "Анна Иванова",
-                                  "שרה כהן", "Nguyễn Thị Ánh", "Ömer Çağlar"])
+                                  "שרה כהן", "Nguyễn Thị Ánh", "Ömer Çağlar", "李娜", "大谷 翔平"])
 def test_any_athlete_name_prints_as_typed(tmp_path: Path, sim_recording: Path, name: str):
     recording = read_recording(sim_recording)
     result = analyze_recording(recording)
