@@ -41,6 +41,9 @@ from scipy.spatial.transform import Rotation
 
 from pelvio.errors import PelvioError
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from realwalks import inconsistent as inconsistent_ics  # noqa: E402  (the tests' harness, shared)
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mobgap" / "lab" / "HA"
 TOLERANCE_S = 0.25
 MOUNTS = {"turned 90": Rotation.from_euler("x", 90, degrees=True),
@@ -93,15 +96,8 @@ def at_untimed(ic_s: np.ndarray, ref: dict) -> int:
 
 
 def inconsistent(ref: dict) -> np.ndarray:
-    """Reference ICs that start or end a step the reference itself cannot have right: the same foot twice
-    in a row (a contact missed or doubled), or a step under half or over 1.5 times its bout's median."""
-    ic, side, bout = ref["ic"], ref["side"], ref["bout"]
-    step = np.diff(ic)
-    same_bout = bout[1:] == bout[:-1]
-    median = np.array([np.median(step[same_bout & (bout[:-1] == b)]) if np.any(same_bout & (bout[:-1] == b))
-                       else np.nan for b in bout[:-1]])
-    bad = same_bout & ((side[1:] == side[:-1]) | (step < 0.5 * median) | (step > 1.5 * median))
-    return np.r_[bad, False] | np.r_[False, bad]
+    """Reference ICs that start or end a step the reference itself cannot have right (``realwalks.inconsistent``)."""
+    return inconsistent_ics(ref["ic"], ref["side"], ref["bout"])
 
 
 def imported(imu: dict, workdir: Path, name: str):

@@ -66,8 +66,9 @@ SIDE_NEIGHBOURS = 2
 """Steps on each side whose (alternated) cues vote on a step's side."""
 SIDE_MIN_AGREEMENT = 0.2
 """A side vote under this mean scaled cue per term (of at most 2) leaves the step ambiguous. On the shared
-Mobilise-D walks with the three cues (steps matched to INDIP within 0.1 s): 0.25 left 5 % unknown with
-97.8 % of the rest right, 0.2 left 3 % with 97.8 %, 0.15 left 2 % with 96.8 % (tests/fusion/test_real_walks.py)."""
+Mobilise-D walks with the three cues (steps whose IC is within 0.1 s of INDIP's): 0.25 left 5 % unknown
+with 97.8 % of the rest right, 0.2 left 3 % with 97.8 %, 0.15 left 2 % with 96.8 %; the wrong ones are at
+contacts INDIP itself gets inconsistent (tests/fusion/test_real_walks.py, benchmarks/bench_real_walks.py)."""
 SEARCH_RATE_HZ = 50.0
 """Peaks and jolts are searched at about this rate (the smoothed signals hold nothing above ~10 Hz), then
 the IC and FC refined on every sample: the same events as a search on every sample, 4x cheaper at 200 Hz."""

@@ -6,8 +6,8 @@ calibration. Three cues vote on the side: the yaw rate about earth-up before eac
 leg swings its hemipelvis forward); where the pelvis goes: it moves toward the stance leg, so the
 medio-lateral acceleration of the calibrated frame averages *away* from the stance side over the step;
 and where the body falls just before the contact: toward the landing leg. On the shared Mobilise-D
-walks (steps matched to INDIP) 97.8 % of the labelled sides are right and 3 % are left unknown (two cues:
-98.9 % and 8 %). All are pooled over neighbouring steps (sides alternate); a step where that vote is
+walks, where INDIP is consistent, 87 of 87 labelled sides are right and 3 of 90 are left unknown (two
+cues: 11 % unknown). All are pooled over neighbouring steps (sides alternate); a step where that vote is
 weak is kept but marked ambiguous rather than guessed.
 """
 

@@ -85,6 +85,18 @@ def walks() -> tuple[Walk, ...]:
     return tuple(out)
 
 
+def inconsistent(ic_s: np.ndarray, side: np.ndarray, bout: np.ndarray) -> np.ndarray:
+    """Reference ICs that start or end a step the reference itself cannot have right: the same foot twice
+    in a row (a contact missed or doubled), or a step under half or over 1.5 times its bout's median.
+    Such a contact cannot judge a side (on HA/002 Test11 INDIP lists the right foot three times running)."""
+    step = np.diff(ic_s)
+    same_bout = bout[1:] == bout[:-1]
+    median = np.array([np.median(step[same_bout & (bout[:-1] == b)]) if np.any(same_bout & (bout[:-1] == b))
+                       else np.nan for b in bout[:-1]])
+    bad = same_bout & ((side[1:] == side[:-1]) | (step < 0.5 * median) | (step > 1.5 * median))
+    return np.r_[bad, False] | np.r_[False, bad]
+
+
 def axis_aligned_mountings() -> dict[str, Rotation]:
     """The 24 ways a box-shaped sensor can be clipped with its axes along the body's (identity included)."""
     rots = Rotation.create_group("O")
