@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pelvio.dashboard.launch import server_healthy
+from pelvio.app.launch import server_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -100,7 +100,7 @@ def core_alone_cpu_pct(seconds: float, warmup_s: float = 10.0) -> float:
 
     from pelvio.sensor.sim import SimConfig
 
-    from pelvio.live import LiveSession
+    from pelvio.app.live import LiveSession
 
     def used_s() -> float:
         r = resource.getrusage(resource.RUSAGE_SELF)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="pelvio-bench-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "pelvio.dashboard.launch", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "pelvio.app.launch", "--port", str(port),
                              "--recordings-dir", str(work / "recordings")],
                             cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -31,7 +31,8 @@ from pelvio.fusion import orientation as orientation_module
 from pelvio.fusion.orientation import VQF_BIAS_CLIP_DPS, MadgwickFilter, VqfFilter, offline_orientation
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.quat import inclination_error_deg
-from pelvio.fusion.session import analyze, analyze_recording, find_calibration
+from pelvio.app.analysis import analyze_recording
+from pelvio.fusion.session import analyze, find_calibration
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import DATA_SUFFIX, RecordingWriter, read_recording, session_metadata
 from pelvio.sensor.sim import SimConfig, Simulator, simulate, smootherstep

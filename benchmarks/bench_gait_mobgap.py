@@ -34,7 +34,7 @@ from bench_gait_sim import live_latency, live_summary
 from pelvio.fusion.events import detect_events, earth_signals, step_regularity
 from pelvio.fusion.gait import Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import offline_orientation
-from pelvio.fusion.session import analyze_recording
+from pelvio.app.analysis import analyze_recording
 from pelvio.sensor.importer import import_csv
 from pelvio.sensor.recording import read_recording
 from scipy.spatial.transform import Rotation

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 from pelvio.fusion.pipeline import PelvisPipeline
-from pelvio.fusion.session import analyze_recording
+from pelvio.app.analysis import analyze_recording
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RSS_GROWTH_LIMIT = 0.02

@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from pelvio.dashboard import live, review, trends
-from pelvio.dashboard.launch import LOOPBACK
+from pelvio.app.launch import LOOPBACK
 
 VIEWS = {"live": "Live", "review": "Review", "trends": "Trends"}
 

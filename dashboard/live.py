@@ -1,7 +1,7 @@
 """Live view: current pelvic angles, balance and the newest steps five times a second; reps, findings,
 stream health, calibration and a rolling chart once a second; recording and the sensor picker.
 
-The worker (``pelvio.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
+The worker (``pelvio.app.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
 kept across reruns and reloads, stopped when the source settings change (``max_entries=1`` +
 ``on_release``). The page only reads its ring buffer and movement state; it never touches the signal.
 
@@ -22,7 +22,7 @@ from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
 from pelvio.fusion.calibration import CalibrationState
 from pelvio.fusion.reps import EXERCISES
-from pelvio.live import LiveMovement, LiveSession
+from pelvio.app.live import LiveMovement, LiveSession
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.sim import ACTIVITIES, SimConfig
 

@@ -13,8 +13,9 @@ import streamlit as st
 from pelvio.dashboard import plots, report, report_pdf, upload
 from pelvio.errors import PelvioError
 from pelvio.fusion.reps import EXERCISES
-from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
-from pelvio.sensor.recording import Recording, RecordingInfo, earlier_calibration, list_recordings, read_recording
+from pelvio.app.analysis import analyze_recording, named_exercise
+from pelvio.fusion.session import SessionAnalysis
+from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
 
 NO_EXERCISE = "none"
 
@@ -32,9 +33,7 @@ def _analysis(path: str, mtime_ns: int, size: int, exercise: str | None) -> Sess
     No progress bar: a cached function may not draw into elements made outside it (Streamlit
     replays its drawing on a cache hit and fails).
     """
-    recording = _recording(path, mtime_ns, size)
-    lent = earlier_calibration(recording)
-    return analyze_recording(recording, exercise=exercise, fallback=lent[0] if lent else None)
+    return analyze_recording(_recording(path, mtime_ns, size), exercise=exercise)
 
 
 def _label(info: RecordingInfo) -> str:

@@ -1,6 +1,6 @@
 """Trends view: one athlete's sessions side by side — is each left/right difference shrinking?
 
-The figures come from ``pelvio.trends`` (each recording analysed as in ``pelvio analyze``); this
+The figures come from ``pelvio.app.trends`` (each recording analysed as in ``pelvio analyze``); this
 view only charts and tabulates them: one chosen metric in detail, then every metric's verdict.
 """
 
@@ -14,7 +14,7 @@ import streamlit as st
 
 from pelvio.dashboard import plots
 from pelvio.sensor.recording import list_recordings
-from pelvio.trends import (DROP, MIN_SESSIONS, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
+from pelvio.app.trends import (DROP, MIN_SESSIONS, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
                            metric_trends, metrics)
 
 

@@ -22,7 +22,6 @@ from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibra
 from pelvio.fusion.reps import EXERCISES, Reps, detect_reps
 from pelvio.fusion.single_leg import Holds, detect_single_leg, side_summary
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.recording import Recording
 
 MIN_STEPS_PER_SIDE = DEFAULT_THRESHOLDS.min_steps_per_side
 """Fewer usable steps on a side than this and Pelvio says so instead of comparing sides."""
@@ -281,33 +280,6 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     if progress:
         progress(1.0)
     return result
-
-
-def named_exercise(recording: Recording) -> str | None:
-    """The exercise a recording names (a simulated session's activity), whose reps to count by default."""
-    config = recording.metadata.get("source_config")
-    activity = config.get("activity") if isinstance(config, dict) else None
-    return activity if activity in EXERCISES else None
-
-
-def analyze_recording(recording: Recording, *, exercise: str | None = None,
-                      thresholds: FlagThresholds = DEFAULT_THRESHOLDS, progress: Progress | None = None,
-                      fallback: dict | None = None) -> SessionAnalysis:
-    """``analyze`` with the calibration stored in the recording when there is one.
-
-    A live recording may start mid-walk, with no standing phase to calibrate on; the calibration the
-    live view used travels in its metadata, and re-using it keeps review and live in agreement.
-    ``fallback`` (an earlier calibration of the same sensor as stored, ``sensor.recording.earlier_calibration``)
-    is used only when the recording cannot calibrate itself; a malformed one is ignored.
-    """
-    stored = recording.metadata.get("calibration")
-    calibration = Calibration.from_dict(stored) if stored else None
-    try:
-        lent = Calibration.from_dict(fallback) if fallback else None
-    except CalibrationError:
-        lent = None
-    return analyze(recording.batch, calibration=calibration, exercise=exercise, thresholds=thresholds,
-                   progress=progress, fallback=lent)
 
 
 def session_flags(result: SessionAnalysis) -> list[Finding]:

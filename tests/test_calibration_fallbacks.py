@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from pelvio.fusion.session import analyze_recording
-from pelvio.record import record_simulation
+from pelvio.app.analysis import analyze_recording, named_exercise
+from pelvio.app.record import record_simulation
 from pelvio.sensor.recording import earlier_calibration, read_recording
 from pelvio.sensor.sim import SimConfig
 
@@ -22,10 +22,8 @@ def recorded(tmp_path, activity: str, *, seconds: float, prelude: bool, athlete:
 
 
 def analysed(recording):
-    lent = earlier_calibration(recording)
-    return analyze_recording(recording, exercise=None if recording.metadata["source_config"]["activity"] in
-                             ("walk", "stand") else recording.metadata["source_config"]["activity"],
-                             fallback=lent[0] if lent else None), lent
+    """The analysis ``pelvio analyze`` gives, and the earlier recording that lent its calibration (if any)."""
+    return analyze_recording(recording, exercise=named_exercise(recording)), earlier_calibration(recording)
 
 
 def test_standing_only_gives_gravity_only_angles_and_withholds_sides(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 
 from pelvio.errors import RecordingError
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
-from pelvio.live import COLUMNS, LiveSession
-from pelvio.record import record_simulation
+from pelvio.app.live import COLUMNS, LiveSession
+from pelvio.app.record import record_simulation
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig, Simulator

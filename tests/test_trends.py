@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pelvio.cli import main
+from pelvio.app.cli import main
 from pelvio.fusion.gait import symmetry_index
-from pelvio.record import record_simulation
+from pelvio.app.record import record_simulation
 from pelvio.sensor.sim import SimConfig
-from pelvio.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, Metric, SideValue, TrendPoint,
+from pelvio.app.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, Metric, SideValue, TrendPoint,
                            UnknownMetricError, athlete_trend, find_metric, metric_trend, metric_trends, metrics,
                            slope_per_session, verdict)
 

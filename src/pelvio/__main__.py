@@ -2,6 +2,6 @@
 
 import sys
 
-from pelvio.cli import main
+from pelvio.app.cli import main
 
 sys.exit(main())

@@ -28,7 +28,7 @@ from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.stream import SensorStream
 from sent_samples import matched_indices, sent_samples
 
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 
 RATE_HZ = 100.0
 DOWN_S = 0.5

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from pelvio.record import record_simulation
+from pelvio.app.record import record_simulation
 from pelvio.sensor.sim import SimConfig
 
 

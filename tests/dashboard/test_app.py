@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pelvio.errors import RecordingError
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 
@@ -178,10 +178,12 @@ def review_app() -> AppTest:
 
 
 def test_review_of_a_recording_without_calibration_explains_why(isolated: Path, make_sim_recording):
-    make_sim_recording(isolated, seconds=4.0, label="too-short")  # standing only: nothing to calibrate on
+    make_sim_recording(isolated, seconds=4.0, label="too-short")  # standing only: gravity is all there is
     at = review_app()
-    assert not at.exception, [e.value for e in at.exception]
-    assert len(at.error) == 1 and "cannot calibrate this recording" in at.error[0].value
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("from gravity only" in c.value and "record 5 s of standing, then 10 steps" in c.value
+               for c in at.caption)
+    assert at.dataframe[-1].value.set_index("angle").index.tolist() == ["tilt", "obliquity", "rotation"]
 
 
 def test_a_live_recording_started_mid_walk_can_be_reviewed(isolated: Path):

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from pelvio.dashboard.launch import server_healthy
+from pelvio.app.launch import server_healthy
 from browser import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def launch(port: int, recordings: Path, *extra: str, sim_speed: str = "1") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pelvio.dashboard.launch", "--port", str(port),
+        [sys.executable, "-m", "pelvio.app.launch", "--port", str(port),
          "--recordings-dir", str(recordings), *extra],
         cwd=recordings.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PELVIO_SIM_SPEED": sim_speed},

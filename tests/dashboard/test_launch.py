@@ -6,7 +6,7 @@ import tomllib
 from importlib.resources import files
 from pathlib import Path
 
-from pelvio.dashboard.launch import STREAMLIT_FLAGS, streamlit_argv
+from pelvio.app.launch import STREAMLIT_FLAGS, streamlit_argv
 
 CONFIG = files("pelvio.dashboard") / ".streamlit" / "config.toml"
 

@@ -17,8 +17,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pelvio.dashboard import report, upload
-from pelvio.fusion.session import analyze_recording
-from pelvio.record import record_simulation
+from pelvio.app.analysis import analyze_recording
+from pelvio.app.record import record_simulation
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 

@@ -27,7 +27,7 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from pelvio.dashboard import live
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 from pelvio.sensor.ble import RetryPolicy
 from pelvio.sensor.emulated import EmulatedSensor, emulated_source
 from pelvio.sensor.sim import SimConfig

@@ -14,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from pelvio.dashboard import report
 from pelvio.dashboard.report_pdf import latin1, pdf_report
-from pelvio.fusion.session import SessionAnalysis, analyze_recording
-from pelvio.record import record_simulation
+from pelvio.app.analysis import analyze_recording
+from pelvio.fusion.session import SessionAnalysis
+from pelvio.app.record import record_simulation
 from pelvio.sensor.recording import Recording, read_recording
 from pelvio.sensor.sim import SimConfig
 

@@ -101,7 +101,7 @@ def test_disk_full_while_recording_stops_with_a_clear_line_and_keeps_what_was_wr
 
 LIVE_SCRIPT = textwrap.dedent("""
     import json, sys, time
-    from pelvio.live import LiveSession
+    from pelvio.app.live import LiveSession
     from pelvio.sensor.sim import SimConfig
     session = LiveSession.simulated(SimConfig(duration_s=None, seed=2), speed=5.0).start()
     session.start_recording(sys.argv[1], "full")

@@ -32,7 +32,7 @@ from pelvio.sensor.stream import SensorStream
 from sent_samples import matched_indices, sent_samples
 from waiting import wait_for
 
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 
 FAST = RetryPolicy(first_delay_s=0.05, max_delay_s=0.2, scan_timeout_s=1.0, connect_attempts=1, max_failures=None)
 RECONNECT_S = 5.0

@@ -26,11 +26,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from pelvio.dashboard.launch import server_healthy
+from pelvio.app.launch import server_healthy
 from pelvio.sensor.sim import SimConfig
 
-from pelvio.cli import main
-from pelvio.record import record_simulation
+from pelvio.app.cli import main
+from pelvio.app.record import record_simulation
 from browser import CHROMIUM, CHROMIUM_ARGS
 
 AUDIT_HOOK = Path(__file__).with_name("audit_hook")
@@ -195,7 +195,7 @@ def dashboard_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboar
     log = folder / "net.jsonl"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "pelvio.dashboard.launch", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "pelvio.app.launch", "--port", str(port),
                              "--recordings-dir", str(folder / "recordings")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder, env=audited_env(log))
     run = DashboardRun(port=port, events=[])

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pelvio.cli import main
+from pelvio.app.cli import main
 from pelvio.dashboard.upload import UploadedFile, store
 from pelvio.errors import PelvioError
 from pelvio.sensor.app_exports import spread_repeated

@@ -16,7 +16,7 @@ from pelvio import __version__
 from pelvio.errors import PelvioError
 
 if TYPE_CHECKING:
-    from pelvio.live import LiveSession
+    from pelvio.app.live import LiveSession
     from pelvio.sensor.sim import SimConfig
 
 DEFAULT_RECORDINGS = "recordings"
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--profile", default="witmotion_wt901ble", help="its firmware profile (from pelvio scan)")
     d.set_defaults(func=_dashboard)
 
-    from pelvio.privacy import add_forget_command
+    from pelvio.app.privacy import add_forget_command
 
     add_forget_command(sub, DEFAULT_RECORDINGS)
     return p
@@ -171,7 +171,7 @@ def _sim_config(args: argparse.Namespace, *, duration_s: float | None) -> SimCon
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from pelvio.record import record_simulation
+    from pelvio.app.record import record_simulation
 
     path = record_simulation(_sim_config(args, duration_s=args.seconds), args.out, athlete=args.athlete)
     print(path)
@@ -196,7 +196,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _live_session(args: argparse.Namespace) -> LiveSession:
     """The session ``record`` reads: the emulated sensor, or the real one at ``--address``."""
-    from pelvio.live import LiveSession
+    from pelvio.app.live import LiveSession
 
     if args.simulate:
         return LiveSession.emulated(_sim_config(args, duration_s=None))
@@ -210,7 +210,7 @@ def _live_session(args: argparse.Namespace) -> LiveSession:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from pelvio.record import record_live
+    from pelvio.app.record import record_live
 
     session = _live_session(args)
     label = args.label or ("emulated" if args.simulate else args.profile)
@@ -220,7 +220,7 @@ def _record(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from pelvio.fusion.flags import FlagThresholds
-    from pelvio.fusion.session import analyze_recording, named_exercise
+    from pelvio.app.analysis import analyze_recording, named_exercise
     from pelvio.sensor.recording import earlier_calibration, read_recording
 
     thresholds = FlagThresholds.parse(args.threshold)
@@ -230,11 +230,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
     bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
-    lent = earlier_calibration(rec)
-    result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar,
-                               fallback=lent[0] if lent else None)
+    result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar)
     bar.done()
-    if result.calibration.method == "reused" and lent:
+    if result.calibration.method == "reused" and (lent := earlier_calibration(rec)):
         print(f"pelvio: note: calibration reused from {lent[1].name}", file=sys.stderr)
     if args.events:
         write_events_csv(Path(args.events), result.events())
@@ -288,7 +286,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _trend(args: argparse.Namespace) -> int:
-    from pelvio.trends import DROP, STEPS, athlete_trend, find_metric, metric_trends, metrics, trend_dict
+    from pelvio.app.trends import DROP, STEPS, athlete_trend, find_metric, metric_trends, metrics, trend_dict
 
     points = athlete_trend(args.recordings, args.athlete)
     if not points:
@@ -441,7 +439,7 @@ class _ProgressBar:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from pelvio.dashboard.launch import run_dashboard
+    from pelvio.app.launch import run_dashboard
 
     recordings = Path(args.recordings).resolve()
     if args.simulate and args.sensor:

@@ -69,8 +69,8 @@ def run_dashboard(*, port: int = 8501, address: str = "127.0.0.1", recordings_di
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pelvio.dashboard.launch``: the same options as ``pelvio dashboard``."""
-    parser = argparse.ArgumentParser(prog="python -m pelvio.dashboard.launch", description=__doc__)
+    """``python -m pelvio.app.launch``: the same options as ``pelvio dashboard``."""
+    parser = argparse.ArgumentParser(prog="python -m pelvio.app.launch", description=__doc__)
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--recordings-dir", default="recordings")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pelvio.errors import CalibrationError, PelvioError
 from pelvio.fusion.session import find_calibration
-from pelvio.live import LiveSession
+from pelvio.app.live import LiveSession
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import open_new_recording
 from pelvio.sensor.sim import SimConfig, Simulator

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from pelvio.errors import PelvioError
 from pelvio.conventions import shown_digits
-from pelvio.fusion.session import SessionAnalysis, analyze_recording, named_exercise
+from pelvio.app.analysis import analyze_recording, named_exercise
+from pelvio.fusion.session import SessionAnalysis
 from pelvio.sensor.recording import list_recordings, read_recording
 
 MIN_SESSIONS = 3
