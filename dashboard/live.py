@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pelvio.conventions import shown, shown_digits
 from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
 from pelvio.fusion.calibration import CalibrationState
@@ -164,23 +165,23 @@ def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
         drop = plots.obliquity_reading(rep.get("obliquity_at_bottom_deg", math.nan))
         c4.metric("Obliquity at bottom", drop.value, drop.words or None, delta_arrow="off",
                   delta_color={"left": "blue", "right": "orange"}.get(drop.side or "", "off"))
-        c5.metric("Tempo down / up", f"{_num(rep.get('eccentric_s'), 1.0, '')} / "
+        c5.metric("Tempo down / up", f"{_num(rep.get('eccentric_s'), 1.0, ' s')} / "
                                      f"{_num(rep.get('concentric_s'), 1.0, ' s')}")
     if movement.sides:
         left, right = movement.sides.get("left", {}), movement.sides.get("right", {})
         c1, c2, c3 = st.columns(3)
-        c1.metric("Steps L / R", f"{_num(left.get('steps'), 1.0, '', 0)} / {_num(right.get('steps'), 1.0, '', 0)}")
+        c1.metric("Steps L / R", f"{_num(left.get('steps'), 1.0, '')} / {_num(right.get('steps'), 1.0, '')}")
         c2.metric("Pelvic drop L / R stance", f"{_num(left.get('drop_deg'), 1.0, '°')} / "
                                               f"{_num(right.get('drop_deg'), 1.0, '°')}")
-        c3.metric("Step time L / R", f"{_num(left.get('step_time_s'), 1.0, '', 2)} / "
-                                     f"{_num(right.get('step_time_s'), 1.0, ' s', 2)}")
+        c3.metric("Step time L / R", f"{_num(left.get('step_time_s'), 1.0, ' s')} / "
+                                     f"{_num(right.get('step_time_s'), 1.0, ' s')}")
 
 
-def _num(value: float | None, factor: float, unit: str, digits: int = 1) -> str:
-    """``value * factor`` with its unit, or a dash."""
+def _num(value: float | None, factor: float, unit: str) -> str:
+    """``value * factor`` with its unit at the one shown precision (``conventions.shown_digits``), or a dash."""
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{value * factor:.{digits}f}{unit}"
+    return f"{shown(value * factor, shown_digits(unit.strip() or 'count'))}{unit}"
 
 
 def _steps_line(session: LiveSession, movement: LiveMovement, newest_t_s: float) -> str:

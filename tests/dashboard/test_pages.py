@@ -228,7 +228,7 @@ def test_live_view_shows_reps_last_rep_a_finding_banner_and_the_newest_steps(mon
     live_until(at, lambda a: metric(a, "Reps (squat)") != "0", "squat rep")
     assert 20.0 <= number(metric(at, "Last rep depth")) <= 50.0  # the simulated squat goes 35 cm down
     assert metric(at, "Last rep depth").endswith(" cm")
-    assert re.fullmatch(r"\d\.\d / \d\.\d s", metric(at, "Tempo down / up")), metric(at, "Tempo down / up")
+    assert re.fullmatch(r"\d\.\d\d s / \d\.\d\d s", metric(at, "Tempo down / up")), metric(at, "Tempo down / up")
     assert metric(at, "Obliquity at bottom").endswith("°") and metric(at, "Shift at bottom").endswith("cm")
     assert not at.main.warning, [w.value for w in at.main.warning]
 
