@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pelvio.errors import PelvioError
-from pelvio.conventions import shown_digits
 from pelvio.app.analysis import analyze_recording, named_exercise
+from pelvio.conventions import shown_digits
+from pelvio.errors import PelvioError
 from pelvio.fusion.session import SessionAnalysis
 from pelvio.sensor.recording import list_recordings, read_recording
 

@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
 from crash_support import FLUSH_S, SLACK_S, KillResult, kill_at
-from pelvio.sensor.recording import read_recording
 
 from pelvio.errors import RecordingError
+from pelvio.sensor.recording import read_recording
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -26,18 +26,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from vqf import offlineVQF
 
+from pelvio.app.analysis import analyze_recording
 from pelvio.fusion import orientation as orientation_module
 from pelvio.fusion.orientation import VQF_BIAS_CLIP_DPS, MadgwickFilter, VqfFilter, offline_orientation
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.quat import inclination_error_deg
-from pelvio.app.analysis import analyze_recording
 from pelvio.fusion.session import analyze, find_calibration
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import DATA_SUFFIX, RecordingWriter, read_recording, session_metadata
 from pelvio.sensor.sim import SimConfig, Simulator, simulate, smootherstep
 from pelvio.sensor.stream import SensorStream
-from vqf import offlineVQF
 
 BROAD_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "broad"
 DISCONNECT_S = (30.0, 35.0)
@@ -232,7 +232,7 @@ def throughput(minutes: float, runs: int) -> None:
           f"analyze fuses at {fusion_hz:g} Hz")
     print(f"{'stage':<46}{'samples/CPU-s':>15}{'samples/s wall':>16}{'x Madgwick':>12}{'x offlineVQF':>14}"
           f"{'CPU s per 1 h':>15}")
-    for name, (wall, cpu), count in stages:
+    for name, (wall, _cpu), count in stages:
         v = speed[name]
         print(f"{name:<46}{v:>15,.0f}{count / wall:>16,.0f}{v / madgwick:>12.1f}{v / offline_vqf:>14.2f}"
               f"{3600 * rate / v:>15.2f}")

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
-from pelvio.sensor.decode import FrameCodec
-from pelvio.sensor.profiles import builtin_profile_names
-from pelvio.sensor.stream import MAX_ACC_MPS2, MAX_GYR_RPS
 from reliability_support import device_traffic, new_stream
 from test_fuzz_decode import oversize, oversize_effect, truncate
 
 from pelvio.errors import DecodeError
+from pelvio.sensor.decode import FrameCodec
+from pelvio.sensor.profiles import builtin_profile_names
+from pelvio.sensor.stream import MAX_ACC_MPS2, MAX_GYR_RPS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -9,7 +9,8 @@ again with the yaw rate (``detect_steps(..., yaw_rate_rps=yaw_rate(series.rotati
 last contact included; ambiguous sides 'unknown'). Printed per trial and in total: IC recall and
 precision at +-0.25 s within the reference walking bouts; the sides twice: the share of labelled
 matched ICs with the right side ('side') and the share of all matched ICs with the right side, an
-'unknown' counted as wrong ('strict'); the 'unknown' share of matched ICs; the median IC and FC timing errors, and Ad1/Ad2 (regularity); raw
+'unknown' counted as wrong ('strict'); the 'unknown' share of matched ICs; the median IC and FC timing errors,
+and Ad1/Ad2 (regularity); raw
 (the headline), then again without the reference's own inconsistent steps (INDIP has the same foot
 twice in a row, or steps far off its bout's median, where it misses or doubles a contact), after the
 count of false positives at contacts INDIP lists without a time (NaN, which the scoring drops). Then the
@@ -31,15 +32,15 @@ from pathlib import Path
 import numpy as np
 import scipy.io as sio
 from bench_gait_sim import live_latency, live_summary
+from scipy.spatial.transform import Rotation
+
+from pelvio.app.analysis import analyze_recording
+from pelvio.errors import PelvioError
 from pelvio.fusion.events import detect_events, earth_signals, step_regularity
 from pelvio.fusion.gait import Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import offline_orientation
-from pelvio.app.analysis import analyze_recording
 from pelvio.sensor.importer import import_csv
 from pelvio.sensor.recording import read_recording
-from scipy.spatial.transform import Rotation
-
-from pelvio.errors import PelvioError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from realwalks import inconsistent as inconsistent_ics  # noqa: E402  (the tests' harness, shared)
@@ -66,7 +67,9 @@ def trials():
 
 
 def reference(bouts: list[dict]) -> dict[str, np.ndarray | list]:
-    cat = lambda key: np.concatenate([np.atleast_1d(b[key]) for b in bouts])
+    def cat(key: str) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(b[key]) for b in bouts])
+
     ic, fc = cat("InitialContact_Event").astype(float), cat("FinalContact_Event").astype(float)
     ok, fok = np.isfinite(ic), np.isfinite(fc)
     bout = np.concatenate([np.full(np.size(b["InitialContact_Event"]), k) for k, b in enumerate(bouts)])
@@ -265,7 +268,8 @@ def main() -> int:
             live.append(live_latency(*(np.where(usable, x, 0.0) for x in (s.acc_prog_mps2[:, 2], yaw)), rate,
                                      np.where(usable, s.acc_prog_mps2[:, 1], 0.0)))
             mounting.append(f"{name}: {mounting_check(imu)}")
-    head = f"{'trial':<20}{'ref ICs':>8}{'found':>7}{'recall':>8}{'precision':>10}{'side':>7}{'strict':>8}{'unknown':>9}{'IC err ms':>10}"
+    head = (f"{'trial':<20}{'ref ICs':>8}{'found':>7}{'recall':>8}{'precision':>10}{'side':>7}{'strict':>8}"
+            f"{'unknown':>9}{'IC err ms':>10}")
     print("Raw, against every INDIP initial contact (the headline):")
     print(head + f"{'FC err ms':>10}{'Ad1':>6}{'Ad2':>6}  calibration")
     for kind in ("raw", "consistent"):

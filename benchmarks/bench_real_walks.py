@@ -23,7 +23,8 @@ Printed per walk (every trial of HA/001 and HA/002 with reference bouts):
   package is importable.
 
 Then the pooled figures, written with every walk's to ``benchmarks/results/real_walks.json``. Exits 1 when
-a target fails: sides >= 97 % right and <= 5 % unknown pooled where INDIP is consistent; re-mount IC shift <= 10 ms, identical sides
+a target fails: sides >= 97 % right and <= 5 % unknown pooled where INDIP is consistent; re-mount IC shift
+<= 10 ms, identical sides
 >= 99 %, quality within 0.02, per-side drop within 0.2 deg and shift within 0.2 cm; injection response
 75-110 % and the untouched side within 0.3 deg wherever there are >= 2 paired reference steps a side; no
 drop-asymmetry finding on a walk as worn.
@@ -44,10 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_gait_mobgap import TOLERANCE_S, inconsistent, mobgap_scores, reference, score, trials
+from realwalks import Walk, axis_aligned_mountings, inject_drop, random_mountings, walks
+
 from pelvio.fusion.flags import Kind
 from pelvio.fusion.gait import LEFT, RIGHT, Steps
 from pelvio.fusion.session import SessionAnalysis, analyze
-from realwalks import Walk, axis_aligned_mountings, inject_drop, random_mountings, walks
 
 RESULTS = ROOT / "benchmarks" / "results" / "real_walks.json"
 MOUNTINGS = {**axis_aligned_mountings(), **random_mountings()}
@@ -146,7 +148,9 @@ def injection(walk: Walk, base: SessionAnalysis, side: str, deg: float) -> dict:
     b, c = side_drops(b_steps, i), side_drops(c_steps, j)
     bw = {s: v["drop_deg"] for s, v in base.side_values().items()}
     cw = {s: v["drop_deg"] for s, v in changed.side_values().items()}
-    response = lambda b, c: ((c[LEFT] - c[RIGHT]) - (b[LEFT] - b[RIGHT])) * sign / deg * 100.0
+    def response(b: dict[str, float], c: dict[str, float]) -> float:
+        return ((c[LEFT] - c[RIGHT]) - (b[LEFT] - b[RIGHT])) * sign / deg * 100.0
+
     return {"side": side, "deg": deg, "paired": paired, "judged": min(paired.values()) >= MIN_PAIRED,
             "response_pct": response(b, c), "untouched_deg": c[other] - b[other],
             "whole_walk_response_pct": response(bw, cw), "whole_walk_untouched_deg": cw[other] - bw[other],

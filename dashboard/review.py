@@ -7,13 +7,14 @@ user never sees a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
+from pelvio.app.analysis import analyze_recording, named_exercise
 from pelvio.dashboard import plots, report, report_pdf, upload
 from pelvio.errors import PelvioError
 from pelvio.fusion.reps import EXERCISES
-from pelvio.app.analysis import analyze_recording, named_exercise
 from pelvio.fusion.session import SessionAnalysis
 from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
 
@@ -186,7 +187,8 @@ def render(recordings_dir: Path) -> None:
                                 format_func=lambda e: e.replace("_", " "), key=f"review_exercise_{path}")
         result = _analysis(*key, None if exercise == NO_EXERCISE else exercise)
     except (PelvioError, OSError) as exc:
-        reason = str(exc) if origin == "folder" else str(exc).replace(str(path.with_suffix(".json")), "its .json").replace(str(path), "the file")
+        reason = (str(exc) if origin == "folder" else
+                  str(exc).replace(str(path.with_suffix(".json")), "its .json").replace(str(path), "the file"))
         st.error(reason if origin == "folder" else f"{name} cannot be opened as a recording: {reason}")
         return
     _show(recording, result, name)

@@ -12,10 +12,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pelvio.app.trends import (
+    DROP,
+    MIN_SESSIONS,
+    STEPS,
+    TOO_FEW,
+    Metric,
+    MetricTrend,
+    TrendPoint,
+    athlete_trend,
+    metric_trend,
+    metric_trends,
+    metrics,
+)
 from pelvio.dashboard import plots
 from pelvio.sensor.recording import list_recordings
-from pelvio.app.trends import (DROP, MIN_SESSIONS, STEPS, TOO_FEW, Metric, MetricTrend, TrendPoint, athlete_trend, metric_trend,
-                           metric_trends, metrics)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Analysing the athlete's sessions…")

@@ -31,10 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pelvio.fusion.quat import matrix_from_quat
 from scipy import ndimage, signal
 
 from pelvio.conventions import GRAVITY_MPS2
+from pelvio.fusion.quat import matrix_from_quat
 
 SMOOTH_S = 0.04
 """Gaussian sigma of the vertical acceleration used to find step peaks and their jolt."""

@@ -16,14 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from pelvio.fusion.events import GaitEvents, detect_events
 
 LEFT, RIGHT = "left", "right"
 DROP_PHASE = (0.35, 0.65)
 """Part of a step (IC = 0, next IC = 1) the drop is averaged over: the middle of single support, when the
-other leg swings and only the stance hip's abductors hold its side up (Trendelenburg). A mean over a fixed phase is linear in the obliquity, so an
-added drop adds to it in proportion whatever the person's own pattern (a peak measured from the value at
-contact is not: on real walks the swing side often rises, and the peak then reads 0 whatever is added)."""
+other leg swings and only the stance hip's abductors hold its side up (Trendelenburg). A mean over a fixed
+phase is linear in the obliquity, so an added drop adds to it in proportion whatever the person's own
+pattern (a peak measured from the value at contact is not: on real walks the swing side often rises, and
+the peak then reads 0 whatever is added)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def steps_from_events(ev: GaitEvents, t_s: np.ndarray, obliquity_deg: np.ndarray
     nxt = np.minimum(k + 1, len(ev) - 1)
     return Steps(
         ic_s=t_s[i0], end_s=t_s[i1], side=np.where(left, LEFT, RIGHT).astype("<U5"),
-        ambiguous=ev.ambiguous[k].astype(bool), valid=np.searchsorted(lost, i1) == np.searchsorted(lost, i0), step_time_s=t_s[i1] - t_s[i0],
+        ambiguous=ev.ambiguous[k].astype(bool), valid=np.searchsorted(lost, i1) == np.searchsorted(lost, i0),
+        step_time_s=t_s[i1] - t_s[i0],
         drop_deg=sign * (phase_mean - line_mean), drop_from_neutral_deg=sign * phase_mean,
         obliquity_range_deg=obl_max - obl_min, excursion_m=np.where(left, shift_max, -shift_min),
         fc_s=fc_s[k], stance_time_s=fc_s[nxt] - t_s[i0], tilt_range_deg=tilt_range,

@@ -18,7 +18,6 @@ from scipy import signal
 
 from pelvio.fusion.pelvis import butter_sos, highpass_double_integral, zero_velocity_double_integral
 
-
 EXERCISES = ("squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise")
 
 _SIGNAL = {

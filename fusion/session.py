@@ -19,7 +19,7 @@ from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, com
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
-from pelvio.fusion.reps import EXERCISES, Reps, detect_reps
+from pelvio.fusion.reps import Reps, detect_reps
 from pelvio.fusion.single_leg import Holds, detect_single_leg, side_summary
 from pelvio.sensor.batch import ImuBatch
 

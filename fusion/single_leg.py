@@ -7,8 +7,8 @@ stretch where the lateral shift is steady (its speed below ``STILL_SPEED_MPS``) 
 zero keeps a slow drift of the shift estimate from creating or hiding holds. The side the pelvis
 moved to is the stance side; obliquity is measured, not required, because a hip hike is a valid
 (if unusual) way to stand on one leg. Between the low points of squats or lunges the standing pelvis
-is also a steady stretch beside two others; it is told apart by being higher than both. A hold whose pelvis goes down by ``MIN_SQUAT_DEPTH_M`` or more
-is a single-leg squat or step-down (the sacrum cannot tell the two apart).
+is also a steady stretch beside two others; it is told apart by being higher than both. A hold whose
+pelvis goes down by ``MIN_SQUAT_DEPTH_M`` or more is a single-leg squat or step-down (the sacrum cannot tell the two apart).
 
 From the sacrum alone a weight shift held with both feet on the ground looks the same as a
 single-leg stance; the hold is what the shift shows, not proof that a foot was lifted.

@@ -15,8 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pelvio.sensor.csv_tables import (ACC_UNITS, GYR_UNITS, TIME_UNITS, CsvImportError, Source, Table, is_time_cell,
-                                      numbers, parse_table, split_unit, time_values)
+from pelvio.sensor.csv_tables import (
+    ACC_UNITS,
+    GYR_UNITS,
+    TIME_UNITS,
+    CsvImportError,
+    Source,
+    Table,
+    is_time_cell,
+    numbers,
+    parse_table,
+    split_unit,
+    time_values,
+)
 
 _ACC = re.compile(r"^(acc|accel|accelerometer|acceleration|a)[ _\-.]*(?P<axis>[xyz])$", re.I)
 _GYR = re.compile(r"^(gyr|gyro|gyroscope|angular[ _]?(rate|velocity)|rot(ation)?[ _]?rate|as|g|w)[ _\-.]*(?P<axis>[xyz])$",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 MAX_ACC_MPS2 = 64 * 9.80665
 """Beyond any IMU range on a body: a value above it is corrupt, not movement."""
 MAX_GYR_RPS = 70.0

@@ -21,10 +21,10 @@ import numpy as np
 from pelvio.errors import DecodeError
 from pelvio.sensor.profiles import (
     FIELD_TYPES,
+    PMD_HEADER_BYTES,
     UNIT_TO_SI,
     DeviceProfile,
     FieldSpec,
-    PMD_HEADER_BYTES,
     FixedPayload,
     PmdFrames,
     PmdMeasurement,

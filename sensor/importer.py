@@ -21,8 +21,16 @@ from pelvio.conventions import GRAVITY_MPS2
 from pelvio.sensor.app_exports import Export, Stream, read_export
 from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch, plausible
 from pelvio.sensor.clock_align import align
-from pelvio.sensor.csv_tables import (ACC_UNITS, GYR_UNITS, TEXT_SUFFIXES, TIME_UNITS, CsvImportError, Source,
-                                      read_sources, unpack)
+from pelvio.sensor.csv_tables import (
+    ACC_UNITS,
+    GYR_UNITS,
+    TEXT_SUFFIXES,
+    TIME_UNITS,
+    CsvImportError,
+    Source,
+    read_sources,
+    unpack,
+)
 from pelvio.sensor.recording import open_new_recording
 
 __all__ = ["ACC_UNITS", "GYR_UNITS", "TEXT_SUFFIXES", "TIME_UNITS", "CsvImportError", "ImportResult", "Source", "import_csv",

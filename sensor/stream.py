@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pelvio.errors import DecodeError
-from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch, plausible
+from pelvio.sensor.batch import ImuBatch, plausible
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile
 

@@ -101,7 +101,8 @@ def test_single_leg_grades_and_missing_side():
     assert flags[1].kind == Kind.SLS_ONE_SIDE and flags[1].text().startswith("Only left-leg stance was held")
     level = single_leg_flags({"left": 1.0, "right": 1.5}, {"left": 1, "right": 1})[0]
     assert level.kind == Kind.SLS_LEVEL and not level.concern
-    assert level.text() == "Single-leg stance: the free side stays within 2° of the standing neutral (left stance 1.0°, right stance 1.5°)."
+    assert level.text() == ("Single-leg stance: the free side stays within 2° of the standing neutral "
+                            "(left stance 1.0°, right stance 1.5°).")
     assert single_leg_flags({"left": np.nan, "right": np.nan}, {"left": 0, "right": 0}) == []
 
 

@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
+
 from pelvio.fusion.events import (
     PROVISIONAL_S,
     StepDetector,
@@ -16,7 +18,6 @@ from pelvio.fusion.events import (
 from pelvio.fusion.orientation import offline_orientation
 from pelvio.fusion.quat import matrix_from_quat
 from pelvio.sensor.sim import SimConfig, simulate
-from scipy.spatial.transform import Rotation
 
 
 def _events(acc, gyr, rate):

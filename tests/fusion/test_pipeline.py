@@ -5,7 +5,6 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import rotation_from_quat
-from pelvio.errors import CalibrationError
 from pelvio.fusion.pelvis import stillness
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.session import analyze, find_calibration

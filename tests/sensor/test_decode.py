@@ -6,9 +6,9 @@ import struct
 import numpy as np
 import pytest
 
+from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import load_profile
-from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.stream import ArrivalClock, SensorStream
 
 G = 9.80665

@@ -285,7 +285,8 @@ def test_sensor_logger_android_total_acceleration_needs_no_sign_flip(tmp_path):
 def test_xsens_dot_server_csv_is_read_as_movella_dot(tmp_path):
     s = fx.sample(60.0, 3.0, seed=42)
     lines = ["sep=,", "Measurement Mode:,Rate quantities (with mag)", "StartTime:,Mon, 10 Jun 2024 08:15:02 GMT",
-             "© Xsens Technologies B. V. 2005-2024", "", "Timestamp,Address,Acc_x,Acc_y,Acc_z,Gyr_x,Gyr_y,Gyr_z,Mag_x,Mag_y,Mag_z"]
+             "© Xsens Technologies B. V. 2005-2024", "",
+             "Timestamp,Address,Acc_x,Acc_y,Acc_z,Gyr_x,Gyr_y,Gyr_z,Mag_x,Mag_y,Mag_z"]
     lines += [",".join([str(int(5e6 + t * 1e6)), "d4:22:cd:00:12:34", *(f"{v:.5f}" for v in a),
                         *(f"{v:.4f}" for v in np.degrees(g)), "0.4", "-0.1", "0.9"]) for t, a, g in zip(s.t, s.acc, s.gyr)]
     (tmp_path / "server.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")

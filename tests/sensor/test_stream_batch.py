@@ -3,6 +3,7 @@ what ``feed`` gives one notification at a time, for clean streams and damaged on
 
 import numpy as np
 import pytest
+
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.stream import SensorStream

@@ -126,9 +126,11 @@ def _phyphox_members(sep: str, comma: bool) -> dict[str, str]:
                                        [("version", "1.2.0"), ("build", "1020003"), ("fileFormat", "1.18"),
                                         ("deviceModel", "Pixel 7"), ("deviceBrand", "google")]) + "\n",
         "meta/time.csv": sep.join(['"event"', '"experiment time"', '"system time"', '"system time text"']) + "\n"
-                         + sep.join(['"START"', _java_sci(start_exp, comma), f"{SESSION_UNIX_S:.3f}".replace(".", "," if comma else "."),
+                         + sep.join(['"START"', _java_sci(start_exp, comma),
+                                     f"{SESSION_UNIX_S:.3f}".replace(".", "," if comma else "."),
                                      '"2024-06-10 10:15:02.120 UTC+02:00"']) + "\n"
-                         + sep.join(['"PAUSE"', _java_sci(3.05, comma), f"{SESSION_UNIX_S + 3.05:.3f}".replace(".", "," if comma else "."),
+                         + sep.join(['"PAUSE"', _java_sci(3.05, comma),
+                                     f"{SESSION_UNIX_S + 3.05:.3f}".replace(".", "," if comma else "."),
                                      '"2024-06-10 10:15:05.170 UTC+02:00"']) + "\n",
     }
 
