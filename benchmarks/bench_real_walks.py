@@ -45,41 +45,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_gait_mobgap import TOLERANCE_S, inconsistent, mobgap_scores, reference, score, trials
-from realwalks import Walk, axis_aligned_mountings, inject_drop, random_mountings, walks
+from realwalks import (
+    Walk,
+    axis_aligned_mountings,
+    inject_drop,
+    labels,
+    paired_reference_steps,
+    random_mountings,
+    reference_steps,
+    side_drops,
+    walks,
+)
 
 from pelvio.fusion.flags import Kind
-from pelvio.fusion.gait import LEFT, RIGHT, Steps
+from pelvio.fusion.gait import LEFT, RIGHT
 from pelvio.fusion.session import SessionAnalysis, analyze
 
 RESULTS = ROOT / "benchmarks" / "results" / "real_walks.json"
 MOUNTINGS = {**axis_aligned_mountings(), **random_mountings()}
 DEGREES = (2.0, 4.0, 6.0)
-MATCH_S = 0.1
-"""A detected step is the reference's step when both its contacts are this close (as in the test)."""
-PAIR_S = 0.005
-"""A step of the injected walk is the untouched walk's step when their ICs are this close (as in the test)."""
 MIN_PAIRED = 2
 """Paired reference steps a side below which an injection is printed but not judged."""
 TARGETS = {"sides": 0.97, "unknown": 0.05, "ic_shift_ms": 10.0, "same_sides": 0.99, "quality": 0.02,
            "drop_deg": 0.2, "shift_cm": 0.2, "response_pct": (75.0, 110.0), "untouched_deg": 0.3}
-
-
-def labels(steps: Steps) -> np.ndarray:
-    return np.where(steps.ambiguous, "unknown", steps.side)
-
-
-def reference_steps(walk: Walk, steps: Steps) -> np.ndarray:
-    """Usable steps whose IC and next IC are the reference's, with the reference's stance side."""
-    m = np.zeros(len(steps), bool)
-    for side in (LEFT, RIGHT):
-        for ic, nxt in walk.stances(side):
-            m |= (np.abs(steps.ic_s - ic) < MATCH_S) & (np.abs(steps.end_s - nxt) < MATCH_S) & (steps.side == side)
-    return m & steps.valid & ~steps.ambiguous
-
-
-def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
-    return {s: float(np.median(steps.drop_deg[index][steps.side[index] == s])) if np.any(steps.side[index] == s)
-            else math.nan for s in (LEFT, RIGHT)}
 
 
 def concerns(result: SessionAnalysis) -> list[list]:
@@ -138,12 +126,7 @@ def injection(walk: Walk, base: SessionAnalysis, side: str, deg: float) -> dict:
     changed = analyze(inject_drop(walk, side, deg).batch())
     other, sign = (RIGHT, 1.0) if side == LEFT else (LEFT, -1.0)
     b_steps, c_steps = base.steps, changed.steps
-    j = np.searchsorted(c_steps.ic_s, b_steps.ic_s - PAIR_S)
-    ok = (j < len(c_steps)) & (np.abs(c_steps.ic_s[np.minimum(j, len(c_steps) - 1)] - b_steps.ic_s) <= PAIR_S) \
-        if len(c_steps) else np.zeros(len(b_steps), bool)
-    i, j = np.flatnonzero(ok), j[ok]
-    keep = reference_steps(walk, b_steps)[i] & reference_steps(walk, c_steps)[j] & (b_steps.side[i] == c_steps.side[j])
-    i, j = i[keep], j[keep]
+    i, j = paired_reference_steps(walk, b_steps, c_steps)
     paired = {s: int(np.sum(b_steps.side[i] == s)) for s in (LEFT, RIGHT)}
     b, c = side_drops(b_steps, i), side_drops(c_steps, j)
     bw = {s: v["drop_deg"] for s, v in base.side_values().items()}

@@ -10,6 +10,7 @@ sides from the reference, so a bug in Pelvio cannot make the test data agree wit
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from scipy.spatial.transform import Rotation
 from vqf import offlineVQF
 
 from pelvio.conventions import GRAVITY_MPS2
+from pelvio.fusion.gait import LEFT, RIGHT, Steps
 from pelvio.sensor.batch import ImuBatch
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mobgap" / "lab" / "HA"
@@ -134,3 +136,42 @@ def inject_drop(walk: Walk, side: str, deg: float) -> Walk:
     dphi = np.gradient(phi, 1.0 / rate)
     gyr = walk.gyr_rps + r_es.inv().apply(fwd * dphi[:, None])
     return replace(walk, name=f"{walk.name} +{deg:g}° {side}", acc_mps2=acc, gyr_rps=gyr)
+
+
+MATCH_S = 0.1
+"""A detected step is the reference's step when both its contacts are this close to the reference's."""
+PAIR_S = 0.005
+"""A step of an injected walk is the untouched walk's step when their ICs are this close."""
+
+
+def labels(steps: Steps) -> np.ndarray:
+    """Each step's side, 'unknown' where the side vote was ambiguous."""
+    return np.where(steps.ambiguous, "unknown", steps.side)
+
+
+def reference_steps(walk: Walk, steps: Steps) -> np.ndarray:
+    """Usable steps whose IC and next IC are the reference's, with the reference's stance side."""
+    m = np.zeros(len(steps), bool)
+    for side in (LEFT, RIGHT):
+        for ic, nxt in walk.stances(side):
+            m |= (np.abs(steps.ic_s - ic) < MATCH_S) & (np.abs(steps.end_s - nxt) < MATCH_S) & (steps.side == side)
+    return m & steps.valid & ~steps.ambiguous
+
+
+def paired_reference_steps(walk: Walk, base: Steps, changed: Steps) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (in ``base``, in ``changed``) of the reference steps both analyses found with the same side:
+    only those carry an injection, and comparing the same steps keeps the medians honest."""
+    j = np.searchsorted(changed.ic_s, base.ic_s - PAIR_S)
+    jc = np.minimum(j, max(len(changed) - 1, 0))
+    ok = (j < len(changed)) & (np.abs(changed.ic_s[jc] - base.ic_s) <= PAIR_S) if len(changed) else \
+        np.zeros(len(base), bool)
+    i, j = np.flatnonzero(ok), j[ok]
+    keep = reference_steps(walk, base)[i] & reference_steps(walk, changed)[j] & (base.side[i] == changed.side[j])
+    return i[keep], j[keep]
+
+
+def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
+    """Median drop per stance side over the steps at ``index`` (NaN for a side with none)."""
+    side = steps.side[index]
+    return {s: float(np.median(steps.drop_deg[index][side == s])) if np.any(side == s) else math.nan
+            for s in (LEFT, RIGHT)}

@@ -14,25 +14,26 @@ import scipy.io as sio
 from realwalks import (
     DATA,
     FORWARD_IN_SENSOR,
-    Walk,
     axis_aligned_mountings,
     inconsistent,
     inject_drop,
+    labels,
+    paired_reference_steps,
     random_mountings,
+    reference_steps,
+    side_drops,
     walks,
 )
 
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.fusion.flags import Kind
-from pelvio.fusion.gait import LEFT, RIGHT, Steps
+from pelvio.fusion.gait import LEFT, RIGHT
 from pelvio.fusion.session import SessionAnalysis, analyze
 from pelvio.sensor.batch import ImuBatch
 
 WALKS = {w.name: w for w in walks()}
 MOUNTINGS = {**axis_aligned_mountings(), **random_mountings()}
 ANGLE_METRICS = ("drop_deg", "drop_from_neutral_deg", "obliquity_range_deg", "rotation_range_deg", "tilt_range_deg")
-MATCH_S = 0.1
-"""A detected step is the reference's step when both its contacts are this close to the reference's."""
 
 pytestmark = pytest.mark.skipif(not WALKS, reason="shared real walks not found (../shared/data/mobgap, see its README)")
 
@@ -41,24 +42,6 @@ pytestmark = pytest.mark.skipif(not WALKS, reason="shared real walks not found (
 def analysed(name: str, side: str = "", deg: float = 0.0) -> SessionAnalysis:
     walk = WALKS[name]
     return analyze((inject_drop(walk, side, deg) if deg else walk).batch())
-
-
-def labels(steps: Steps) -> np.ndarray:
-    return np.where(steps.ambiguous, "unknown", steps.side)
-
-
-def reference_steps(walk: Walk, steps: Steps) -> np.ndarray:
-    """Usable steps whose IC and next IC are the reference's, with the reference's stance side."""
-    m = np.zeros(len(steps), bool)
-    for side in (LEFT, RIGHT):
-        for ic, nxt in walk.stances(side):
-            m |= (np.abs(steps.ic_s - ic) < MATCH_S) & (np.abs(steps.end_s - nxt) < MATCH_S) & (steps.side == side)
-    return m & steps.valid & ~steps.ambiguous
-
-
-def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
-    """Median drop per stance side over the steps at ``index``."""
-    return {s: float(np.median(steps.drop_deg[index][steps.side[index] == s])) for s in (LEFT, RIGHT)}
 
 
 @pytest.mark.parametrize("name", list(WALKS))
@@ -111,11 +94,7 @@ def test_an_added_drop_is_measured_in_proportion(name: str, side: str, deg: floa
     moves <= 0.3 deg."""
     walk, other = WALKS[name], RIGHT if side == LEFT else LEFT
     base, changed = analysed(name).steps, analysed(name, side, deg).steps
-    pairs = [(i, j) for i, j in enumerate(np.searchsorted(changed.ic_s, base.ic_s - 0.005))
-             if j < len(changed) and abs(changed.ic_s[j] - base.ic_s[i]) <= 0.005]
-    i, j = (np.array(k, int) for k in zip(*pairs, strict=True))
-    keep = reference_steps(walk, base)[i] & reference_steps(walk, changed)[j] & (base.side[i] == changed.side[j])
-    i, j = i[keep], j[keep]
+    i, j = paired_reference_steps(walk, base, changed)
     if min(np.sum(base.side[i] == s) for s in (LEFT, RIGHT)) < 2:
         pytest.skip(f"{name}: fewer than 2 reference steps a side")
     b, c = (side_drops(steps, k) for steps, k in ((base, i), (changed, j)))
