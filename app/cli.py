@@ -16,10 +16,11 @@ from pelvio import __version__
 from pelvio.errors import PelvioError
 
 if TYPE_CHECKING:
-    from pelvio.app.live import LiveSession
     from pelvio.sensor.sim import SimConfig
 
 DEFAULT_RECORDINGS = "recordings"
+SOURCE_HELP = ("sim:ACTIVITY?NAME=VALUE&... (the simulator; e.g. sim:walk?weak_side=right&drop_deg=5), emulated, "
+               "ble:ADDRESS/PROFILE, or file:RECORDING.arrows (a recording replayed, ?speed=N for N times faster)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--seconds", type=_positive, default=5.0, help="how long to listen (default 5)")
     sc.set_defaults(func=_scan)
 
-    r = sub.add_parser("record", help="record a live sensor to recordings/ until Ctrl-C")
+    r = sub.add_parser("record", help="record a live sensor (or any source) to recordings/ until Ctrl-C")
+    r.add_argument("--source", metavar="SPEC", help=f"what to record: {SOURCE_HELP}; --address or --simulate "
+                                                   "build one")
     _sensor_options(r)
     r.add_argument("--seconds", type=_positive, help="stop after this long (default: at Ctrl-C)")
     r.add_argument("--label", default="", help="part of the file name (default: the device)")
@@ -97,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_trend)
 
     d = sub.add_parser("dashboard", help="start the Streamlit dashboard (simulated sensor when none is set)")
+    d.add_argument("--source", metavar="SPEC", help=f"what the live view shows: {SOURCE_HELP} (default sim:walk); "
+                                                   "--sensor or --simulate build one")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--address", default="127.0.0.1",
                    help="address to bind; anything but 127.0.0.1 exposes health data to your network")
@@ -194,27 +199,26 @@ def _scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_session(args: argparse.Namespace) -> LiveSession:
-    """The session ``record`` reads: the emulated sensor, or the real one at ``--address``."""
-    from pelvio.app.live import LiveSession
+def _record_spec(args: argparse.Namespace) -> str:
+    """The source ``record`` reads: ``--source``, else the emulated sensor, else the real one at ``--address``."""
+    from pelvio.sensor.sources import ble_spec, resolve_spec, sim_spec
 
+    if args.source:
+        if args.address or args.simulate:
+            raise PelvioError("choose --source or --address/--simulate, not both")
+        return resolve_spec(args.source)
     if args.simulate:
-        return LiveSession.emulated(_sim_config(args, duration_s=None))
+        return sim_spec(_sim_config(args, duration_s=None), kind="emulated")
     if not args.address:
-        raise PelvioError("give the sensor's --address (find it with: pelvio scan), or --simulate")
-    from pelvio.sensor.ble import BleSource
-    from pelvio.sensor.profiles import load_profile
-
-    return LiveSession.ble(BleSource(load_profile(args.profile), address=args.address,
-                                     sampling_rate_hz=args.rate))
+        raise PelvioError("give the sensor's --address (find it with: pelvio scan), --simulate, or --source SPEC")
+    return ble_spec(args.address, args.profile, rate_hz=args.rate)
 
 
 def _record(args: argparse.Namespace) -> int:
     from pelvio.app.record import record_live
 
-    session = _live_session(args)
-    label = args.label or ("emulated" if args.simulate else args.profile)
-    print(record_live(session, args.out, label=label, athlete=args.athlete, seconds=args.seconds))
+    print(record_live(_record_spec(args), args.out, label=args.label or None, athlete=args.athlete,
+                      seconds=args.seconds))
     return 0
 
 
@@ -441,11 +445,15 @@ class _ProgressBar:
 def _dashboard(args: argparse.Namespace) -> int:
     from pelvio.app.launch import run_dashboard
 
+    from pelvio.sensor.sources import DEFAULT_SPEC, ble_spec, resolve_spec
+
     recordings = Path(args.recordings).resolve()
-    if args.simulate and args.sensor:
-        raise PelvioError("choose --simulate or --sensor, not both")
-    source = "emulated" if args.simulate else f"ble:{args.sensor}/{args.profile}" if args.sensor else "sim"
-    return run_dashboard(port=args.port, address=args.address, recordings_dir=str(recordings), source=source)
+    if sum(map(bool, (args.source, args.simulate, args.sensor))) > 1:
+        raise PelvioError("choose one of --source, --sensor and --simulate")
+    spec = args.source or ("emulated" if args.simulate else ble_spec(args.sensor, args.profile) if args.sensor
+                           else DEFAULT_SPEC)
+    return run_dashboard(port=args.port, address=args.address, recordings_dir=str(recordings),
+                         source=resolve_spec(spec))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Live session: one background thread turns a packet source into pelvic angles while a UI reads them.
+"""Live session: one background thread turns a source's samples into pelvic angles while a UI reads them.
 
-The thread runs the same path as offline analysis (``SensorStream.feed`` -> ``PelvisPipeline.update``),
+The thread reads a ``Source`` (``pelvio.sensor.sources``: the simulator, an emulated or real BLE sensor, a
+replayed recording) block by block and runs the same path as offline analysis (``PelvisPipeline.update``),
 so a live reading and a reviewed recording of the same movement agree. Results go into a fixed-size,
 lock-protected ring buffer (bounded memory however long the session runs); the UI only copies slices
 of it. Nothing here imports a UI toolkit, so the dashboard, a CLI or a test can drive it alike.
@@ -13,10 +14,9 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -26,49 +26,16 @@ from pelvio.fusion.movement import LiveMovement, MovementTracker
 from pelvio.fusion.pipeline import PelvisPipeline
 from pelvio.fusion.reps import EXERCISES
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.profiles import DeviceProfile, load_profile
 from pelvio.sensor.recording import RecordingWriter, open_new_recording
-from pelvio.sensor.stream import SensorStream
+from pelvio.sensor.sources import Source, SourceEnded, open_source
 
 if TYPE_CHECKING:
-    from pelvio.sensor.ble import BleSource, LinkStats
-    from pelvio.sensor.emulated import EmulatedSensor
-    from pelvio.sensor.sim import SimConfig
+    from pelvio.sensor.ble import LinkStats
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("t_s", "seq", "tilt_deg", "obliquity_deg", "rotation_deg", "shift_m", "valid")
 """Columns of every snapshot; ``seq`` is the sample index and ``valid`` a bool, the rest floats."""
-
-
-class PacketSource(Protocol):
-    """A source the session pulls from and paces in real time (the simulator, a replay)."""
-
-    def packets(self, start_s: float, stop_s: float) -> list[tuple[float, bytes]]:
-        """``(arrival_s, payload)`` of the packets arriving in ``[start_s, stop_s)`` since the source began."""
-        ...
-
-
-@runtime_checkable
-class PushSource(Protocol):
-    """A source whose device pushes notifications (``pelvio.sensor.ble.BleSource``); the session starts
-    and stops it and takes what arrived, already stamped with its arrival time."""
-
-    def start(self) -> Any: ...
-
-    def stop(self) -> None: ...
-
-    def take(self, timeout_s: float,
-             on_response: Callable[[bytes], None] | None = None) -> list[tuple[float, bytes]]:
-        """``(arrival_s, payload)`` queued so far, waiting up to ``timeout_s`` for the first one; command
-        responses (Polar's control point) go to ``on_response`` in stream order."""
-        ...
-
-    @property
-    def stats(self) -> LinkStats: ...
-
-    @property
-    def device(self) -> dict[str, str]: ...
 
 
 class _Ring:
@@ -122,57 +89,30 @@ class LiveStats:
     """Why the last recording stopped on its own (e.g. disk full), empty otherwise."""
     link: LinkStats | None = None
     """Connection state, notification rate, jitter and gaps of a BLE source; None for the simulator."""
+    ended: str = ""
+    """Why the source ended of its own accord (a replay reached the end of its file), empty otherwise."""
 
 
 class LiveSession:
-    """A running source -> stream -> pipeline loop in one daemon thread, with a ring buffer of results.
+    """A running source -> pipeline loop in one daemon thread, with a ring buffer of results.
 
     Parameters
     ----------
     source
-        A ``PacketSource`` paced in real time (packets are fed when their arrival time is reached), or a
-        ``PushSource`` (BLE) whose notifications are fed as they come.
-    sampling_rate_hz
-        Nominal sampling rate of the device.
-    profile
-        Firmware profile that decodes the payloads (or its name).
+        A ``Source`` or its spec (``"sim:walk?seed=3"``, ``"emulated"``, ``"ble:ADDR/PROFILE"``,
+        ``"file:REC.arrows?speed=10"``; see ``pelvio.sensor.sources``). The session starts and stops it; its
+        kind, config and device go into the metadata of every recording started from this session.
     window_s
         Seconds of results kept for display; older rows are overwritten.
     block_s
-        Seconds of packets processed together; bounds the display latency.
-    speed
-        Source seconds per wall second: 1 for a live device, more to replay or test faster.
-    source_name, source_config
-        Recorded in the metadata of every recording started from this session ("sim", its settings).
+        Seconds of samples processed together; bounds the display latency.
     """
 
-    def __init__(
-        self,
-        source: PacketSource | PushSource,
-        sampling_rate_hz: float,
-        *,
-        profile: str | DeviceProfile = "witmotion_wt901ble",
-        window_s: float = 60.0,
-        block_s: float = 0.05,
-        speed: float = 1.0,
-        source_name: str = "sim",
-        source_config: dict[str, Any] | None = None,
-    ) -> None:
-        self.source = source
-        self.sampling_rate_hz = float(sampling_rate_hz)
-        self.profile = profile
+    def __init__(self, source: Source | str, *, window_s: float = 60.0, block_s: float = 0.05) -> None:
+        self.source = open_source(source) if isinstance(source, str) else source
+        self.sampling_rate_hz = float(self.source.sampling_rate_hz)
         self.window_s = window_s
         self.block_s = block_s
-        if not speed > 0:
-            raise ValueError(f"speed must be positive, got {speed}")
-        self.speed = float(speed)
-        self.source_name = source_name
-        self.source_config = dict(source_config or {})
-        device_profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
-        self._profile_id = device_profile.id
-        self._stream = SensorStream(device_profile, self.sampling_rate_hz)
-        for response in getattr(source, "start_responses", ()):  # a simulated device's start answers
-            self._stream.on_control_response(response)
         self._pipeline = PelvisPipeline(self.sampling_rate_hz)
         self._tracker = MovementTracker(self.sampling_rate_hz)
         self._exercise: str | None = None
@@ -183,35 +123,16 @@ class LiveSession:
         self._writer: RecordingWriter | None = None
         self._rate_marks: deque[tuple[float, int]] = deque(maxlen=64)
         self._error = ""
+        self._ended = ""
         self._newest_arrival_wall_s = math.nan
         self._recalibrate: Method | None = None
         self._recording_error = ""
         self._thread = threading.Thread(target=self._run, name="pelvio-live", daemon=True)
-        self.emulated_sensor: EmulatedSensor | None = None
-        """The simulated peripheral of an ``emulated`` session: it can drop its link, as a real one walks out of range."""
 
-    @classmethod
-    def simulated(cls, config: SimConfig, **kwargs: Any) -> LiveSession:
-        """A session fed by the simulator, with its settings recorded as metadata."""
-        from pelvio.sensor.sim import Simulator  # only simulated sessions need the simulator
-
-        return cls(Simulator(config), config.sampling_rate_hz, profile=config.profile, source_name="sim",
-                   source_config=asdict(config), **kwargs)
-
-    @classmethod
-    def ble(cls, source: BleSource, *, source_name: str = "ble", **kwargs: Any) -> LiveSession:
-        """A session fed by a BLE sensor; the source is started and stopped with the session."""
-        return cls(source, source.sampling_rate_hz, profile=source.profile, source_name=source_name, **kwargs)
-
-    @classmethod
-    def emulated(cls, config: SimConfig, **kwargs: Any) -> LiveSession:
-        """Demo mode: the simulator as an emulated BLE peripheral, read through the real BLE stack."""
-        from pelvio.sensor.emulated import emulated_source  # needs bumble
-
-        source, sensor = emulated_source(config)
-        session = cls.ble(source, source_name="emulated", source_config=asdict(config), **kwargs)
-        session.emulated_sensor = sensor
-        return session
+    @property
+    def speed(self) -> float:
+        """Source seconds per wall second: 1 for a device, more for a fast-forwarded simulation or replay."""
+        return self.source.speed
 
     def start(self) -> Self:
         """Start the producer thread; returns ``self`` so a cache can hold ``LiveSession(...).start()``."""
@@ -261,7 +182,7 @@ class LiveSession:
 
     @property
     def stats(self) -> LiveStats:
-        s = self._stream.stats
+        s = self.source.stream_stats
         marks = list(self._rate_marks)
         rate = float("nan")
         if len(marks) >= 2 and marks[-1][0] > marks[0][0]:
@@ -278,7 +199,8 @@ class LiveSession:
             error=self._error,
             recording=Path(writer.path) if writer is not None else None,
             recording_error=self._recording_error,
-            link=self.source.stats if isinstance(self.source, PushSource) else None,
+            link=self.source.link,
+            ended=self._ended,
         )
 
     def start_recording(self, directory: str | Path, label: str, *, athlete: str = "") -> Path:
@@ -287,10 +209,10 @@ class LiveSession:
         The calibration known so far goes into the metadata, so a recording that starts mid-walk can
         still be analysed. Raises ``RecordingError`` if the file cannot be created.
         """
-        device = self.source.device if isinstance(self.source, PushSource) else None
+        source = self.source
         writer = open_new_recording(directory, label, sampling_rate_hz=self.sampling_rate_hz,
-                                    source=self.source_name, device=device, athlete=athlete,
-                                    profile=self._profile_id, source_config=self.source_config,
+                                    source=source.kind, device=source.device, athlete=athlete,
+                                    profile=source.profile_id, source_config=source.config,
                                     calibration=self._calibration_dict())
         self._recording_error = ""
         with self._rec_lock:
@@ -314,15 +236,20 @@ class LiveSession:
 
     def _final_metadata(self) -> dict[str, Any]:
         """Closing fields: the calibration (it may have been found while recording) and stream health."""
-        final = {"calibration": self._calibration_dict(), "stream": asdict(self._stream.stats)}
-        if isinstance(self.source, PushSource):  # known once connected; reconnect gaps besides the seq jumps
-            final["device"] = self.source.device
-            final["link"] = self.source.stats.to_dict()
+        final: dict[str, Any] = {"calibration": self._calibration_dict(), "stream": asdict(self.source.stream_stats)}
+        if (device := self.source.device) is not None:  # a sensor's is known once connected
+            final["device"] = device
+        if (link := self.source.link) is not None:  # reconnect gaps besides the seq jumps
+            final["link"] = link.to_dict()
         return final
 
     def _run(self) -> None:
         try:
             self._loop()
+        except SourceEnded as end:  # a replay or a finite simulation is over: not a failure
+            log.info("live session ended: %s", end)
+            self._ended = str(end)
+            self.stop_recording()
         except Exception as exc:  # the UI shows the message; the traceback of a bug goes to the log
             if isinstance(exc, PelvioError):  # a known condition (no Bluetooth, sensor gone): the message says it
                 log.info("live session stopped: %s", exc)
@@ -332,44 +259,18 @@ class LiveSession:
             self.stop_recording()  # end the file cleanly: nothing more will be appended
 
     def _loop(self) -> None:
-        if isinstance(self.source, PushSource):
-            self._push_loop(self.source)
-            return
-        t0, t0_wall = time.monotonic(), time.time()
-        block = 0
-        while not self._stop.is_set():
-            start_s, stop_s = block * self.block_s, (block + 1) * self.block_s
-            block += 1
-            # The block's packets are processed together at its end, as they would be after arriving one
-            # by one: each carries its own arrival time, so one wake-up per block does (not one per packet).
-            if self._wait_until(t0 + stop_s / self.speed):
-                return
-            packets = self.source.packets(start_s, stop_s)
-            newest_s = packets[-1][0] if packets else math.nan
-            self._consume(self._stream.feed_packets(packets), t0_wall + newest_s / self.speed)
-
-    def _push_loop(self, source: PushSource) -> None:
-        """Feed what the device pushed, one block at a time; the source runs as long as the session."""
-        on_response = getattr(self._stream, "on_control_response", None)
+        """Read the source one block at a time; it runs as long as the session."""
+        source = self.source
         source.start()
         try:
             while not self._stop.is_set():
-                taken = source.take(self.block_s, on_response)
-                # take() returns as soon as something is queued: now bounds the newest arrival from above
-                self._consume(self._stream.feed_packets(taken), time.time() if taken else math.nan)
+                batch = source.read(self.block_s)
+                if len(batch):
+                    self._process(batch)
+                    self._newest_arrival_wall_s = source.newest_arrival_wall_s
+                self._rate_marks.append((time.monotonic(), source.stream_stats.frames))
         finally:
             source.stop()
-
-    def _consume(self, batch: ImuBatch, newest_arrival_wall_s: float) -> None:
-        if len(batch):
-            self._process(batch)
-            self._newest_arrival_wall_s = newest_arrival_wall_s
-        self._rate_marks.append((time.monotonic(), self._stream.stats.frames))
-
-    def _wait_until(self, deadline: float) -> bool:
-        """Sleep until ``deadline`` (monotonic); True if asked to stop meanwhile."""
-        delay = deadline - time.monotonic()
-        return self._stop.wait(delay) if delay > 0 else self._stop.is_set()
 
     def recalibrate(self, method: Method = "walk") -> None:
         """Start the guided calibration again ("walk" or "tilt"); applied by the worker before its next batch."""

@@ -1,8 +1,9 @@
-"""Write a session to ``recordings/``: ``pelvio simulate`` (offline, as fast as it computes) and
-``pelvio record`` (a live sensor, real or emulated, until Ctrl-C).
+"""Write a session to ``recordings/``: ``pelvio simulate`` (a finite simulation, as fast as it computes) and
+``pelvio record`` (any source through a live session until Ctrl-C: a sensor, real or emulated, or a replay).
 
-Packets go through the device profile's decoder (``SensorStream``) exactly as live BLE data would,
-and the decoded raw samples are recorded, so any recording can be re-analysed by a later version.
+Both read a ``Source`` (``pelvio.sensor.sources``): the simulator's packets go through the device profile's
+decoder (``SensorStream``) exactly as live BLE data would, and the decoded raw samples are recorded, so
+any recording can be re-analysed by a later version.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from pelvio.app.live import LiveSession
 from pelvio.errors import CalibrationError, PelvioError
 from pelvio.fusion.session import find_calibration
-from pelvio.app.live import LiveSession
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import open_new_recording
-from pelvio.sensor.sim import SimConfig, Simulator
-from pelvio.sensor.stream import SensorStream
+from pelvio.sensor.sim import SimConfig
+from pelvio.sensor.sources import SimSource, Source, SourceEnded
 
 BLOCK_S = 1.0
 
@@ -30,53 +31,67 @@ def record_simulation(config: SimConfig, directory: str | Path, *, athlete: str 
     """Simulate a finite session into a new recording; returns the ``.arrows`` path."""
     if config.duration_s is None:
         raise ValueError("record_simulation needs a finite duration_s")
-    sim = Simulator(config)
-    stream = SensorStream(sim.profile, config.sampling_rate_hz)
-    for response in sim.start_responses:  # what the device answers to its start commands (Polar: FACTOR)
-        stream.on_control_response(response)
+    return _record_to_end(SimSource(config, speed=math.inf), directory, label=label or f"sim-{config.activity}",
+                          athlete=athlete)
+
+
+def _record_to_end(source: Source, directory: str | Path, *, label: str, athlete: str) -> Path:
+    """Every sample of a finite source (read as fast as it paces) into a new recording, with the calibration
+    found over all of them; returns the ``.arrows`` path."""
     batches: list[ImuBatch] = []
     with open_new_recording(
-        directory, label or f"sim-{config.activity}", sampling_rate_hz=config.sampling_rate_hz, source="sim",
-        device={"name": "Pelvio simulated sacral sensor", "address": "sim", "profile": sim.profile.id},
-        profile=sim.profile.id, source_config=asdict(config), athlete=athlete,
+        directory, label, sampling_rate_hz=source.sampling_rate_hz, source=source.kind, device=source.device,
+        profile=source.profile_id, source_config=source.config, athlete=athlete,
     ) as writer:
-        t = 0.0
-        while t < config.duration_s + 2.0:  # the last packets arrive after their samples
-            for arrival_s, payload in sim.packets(t, t + BLOCK_S):
-                batch = stream.feed(payload, arrival_s)
+        source.start()
+        try:
+            while True:
+                try:
+                    batch = source.read(BLOCK_S)
+                except SourceEnded:
+                    break
                 writer.append(batch)
                 batches.append(batch)
-            t += BLOCK_S
-        final = {"stream": asdict(stream.stats)}
+        finally:
+            source.stop()
+        final = {"stream": asdict(source.stream_stats)}
         try:
-            final["calibration"] = find_calibration(
-                ImuBatch.concat(batches, config.sampling_rate_hz)).to_dict()
+            final["calibration"] = find_calibration(ImuBatch.concat(batches, source.sampling_rate_hz)).to_dict()
         except CalibrationError:
             pass
         writer.close(final)
     return writer.path
 
 
-def record_live(session: LiveSession, directory: str | Path, *, label: str, athlete: str = "",
+def record_live(source: Source | str, directory: str | Path, *, label: str | None = None, athlete: str = "",
                 seconds: float | None = None, connect_timeout_s: float = 60.0,
                 report: Callable[[str], None] | None = None) -> Path:
-    """Record a live session until Ctrl-C (or ``seconds``); returns the closed ``.arrows`` path.
+    """Record a source (or its spec) through a live session until Ctrl-C, ``seconds`` or the source's end (a
+    replay); returns the closed ``.arrows`` path. ``label`` defaults to the source's.
 
-    The file is created once the sensor streams, so "no Bluetooth" or "sensor not found" leaves no
-    empty recording behind. Ctrl-C ends the recording cleanly (end marker, final metadata); a link
-    that drops is re-established by the session's source and the gap is marked in the file.
+    The file of a sensor is created once it streams, so "no Bluetooth" or "sensor not found" leaves no
+    empty recording behind; a source without a link to set up is recorded from its first sample. Ctrl-C
+    ends the recording cleanly (end marker, final metadata); a link that drops is re-established by the
+    session's source and the gap is marked in the file.
     """
     report = report or _status_line
+    session = LiveSession(source)
+    label = label or session.source.label
+    early = session.source.link is None  # nothing to connect (a simulation, a replay): from its first sample
+    path = session.start_recording(directory, label, athlete=athlete) if early else None
     session.start()
     try:
-        _wait_streaming(session, connect_timeout_s)
-        path = session.start_recording(directory, label, athlete=athlete)
+        if path is None:
+            _wait_streaming(session, connect_timeout_s)
+            path = session.start_recording(directory, label, athlete=athlete)
         report(f"recording to {path} (Ctrl-C to stop)")
         t0 = time.monotonic()
         try:
             while seconds is None or time.monotonic() - t0 < seconds:
                 time.sleep(0.5)
                 stats = session.stats
+                if not stats.running and stats.ended:  # the session closed the file at the source's end
+                    break
                 if not stats.running:
                     raise PelvioError(f"the sensor stopped: {stats.error}")
                 if stats.recording is None:  # e.g. disk full: say so now, not at Ctrl-C
@@ -85,8 +100,11 @@ def record_live(session: LiveSession, directory: str | Path, *, label: str, athl
         except KeyboardInterrupt:
             pass
         closed = session.stop_recording()
-        if closed is None:  # the recording ended on its own (e.g. disk full)
-            raise PelvioError(f"the recording stopped: {session.stats.recording_error}")
+        if closed is None:
+            stats = session.stats
+            if not stats.ended or stats.recording_error:  # the recording ended on its own (e.g. disk full)
+                raise PelvioError(f"the recording stopped: {stats.recording_error}")
+            closed = path
         return closed
     finally:
         session.stop()
@@ -97,8 +115,8 @@ def _wait_streaming(session: LiveSession, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         stats = session.stats
-        if not stats.running and stats.error:
-            raise PelvioError(stats.error)
+        if not stats.running and (stats.error or stats.ended):  # failed, or a replay over before it began
+            raise PelvioError(stats.error or stats.ended)
         if stats.link is None or stats.link.state == "streaming":
             return
         if time.monotonic() > deadline:

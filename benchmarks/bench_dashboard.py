@@ -98,15 +98,13 @@ def core_alone_cpu_pct(seconds: float, warmup_s: float = 10.0) -> float:
     """% of one core used by the live session alone (same simulated 200 Hz walk, no Streamlit)."""
     import resource
 
-    from pelvio.sensor.sim import SimConfig
-
     from pelvio.app.live import LiveSession
 
     def used_s() -> float:
         r = resource.getrusage(resource.RUSAGE_SELF)
         return r.ru_utime + r.ru_stime
 
-    session = LiveSession.simulated(SimConfig(activity="walk", duration_s=None, sampling_rate_hz=200.0)).start()
+    session = LiveSession("sim:walk?rate=200").start()
     try:
         time.sleep(warmup_s)
         c0, t0 = used_s(), time.monotonic()

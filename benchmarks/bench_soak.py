@@ -2,9 +2,9 @@
 
 Run: ``python benchmarks/bench_soak.py [--hours 2] [--rate 200] [--warmup-h 0.25] [--tracemalloc]``.
 
-``LiveSession.simulated`` runs its worker thread as in the dashboard (simulator -> ``SensorStream`` ->
+``LiveSession("sim:walk?...")`` runs its worker thread as in the dashboard (simulator -> ``SensorStream`` ->
 ``PelvisPipeline`` -> ring buffer, ``MovementTracker``) and records the raw stream to a file, with time
-compressed: the session's ``speed`` is set so high that it computes as fast as it can. Every ``--every``
+compressed: the source's ``speed`` is set so high that it computes as fast as it can. Every ``--every``
 seconds of data the main thread samples RSS (``/proc/self/status``), CPU time, with ``--tracemalloc`` the
 Python heap, and the size of every container the session holds (read from outside: lists, deques,
 dicts, bytes and arrays reachable through Pelvio's own objects, plus the filled part of the ring, of
@@ -40,7 +40,6 @@ import numpy as np
 from pelvio.fusion.pipeline import PelvisPipeline
 from pelvio.app.analysis import analyze_recording
 from pelvio.sensor.recording import read_recording
-from pelvio.sensor.sim import SimConfig
 
 from pelvio.app.live import LiveSession
 
@@ -180,8 +179,7 @@ def main() -> int:
     if args.tracemalloc:
         tracemalloc.start()
     total_s = args.hours * 3600.0
-    config = SimConfig(duration_s=None, sampling_rate_hz=args.rate, seed=7)
-    session = LiveSession.simulated(config, speed=1e6, block_s=0.25)
+    session = LiveSession(f"sim:walk?rate={args.rate:g}&seed=7&speed=1e6", block_s=0.25)
     folder = Path(tempfile.mkdtemp(prefix="pelvio-soak-"))
     path = session.start_recording(folder, "soak")
     rows: list[dict[str, float]] = []

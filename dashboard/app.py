@@ -1,8 +1,10 @@
 """Pelvio dashboard entry point: ``pelvio dashboard`` (or ``streamlit run``) executes this script.
 
 Settings come from the environment so the launcher, ``streamlit run`` and tests can pass them alike:
-``PELVIO_SOURCE`` (``sim`` by default; the sensor picker overrides it per browser session), ``PELVIO_RECORDINGS_DIR``
-(``recordings``) and ``PELVIO_SIM_SPEED`` (simulated seconds per second, 1 by default: demos and tests fast-forward). The view is a
+``PELVIO_SOURCE`` (a source spec of ``pelvio.sensor.sources``: ``sim:walk`` by default, ``emulated``,
+``ble:ADDRESS/PROFILE``, ``file:RECORDING.arrows``; the sensor picker overrides it per browser session),
+``PELVIO_RECORDINGS_DIR`` (``recordings``) and ``PELVIO_SIM_SPEED`` (source seconds per second of a simulation
+or replay whose spec names no speed, 1 by default: demos and tests fast-forward). The view is a
 sidebar choice mirrored in the URL (``?view=review``, ``?view=trends``) so a link opens the right one.
 """
 
@@ -16,6 +18,7 @@ import streamlit as st
 
 from pelvio.dashboard import live, review, trends
 from pelvio.app.launch import LOOPBACK
+from pelvio.sensor.sources import DEFAULT_SPEC
 
 VIEWS = {"live": "Live", "review": "Review", "trends": "Trends"}
 
@@ -56,7 +59,7 @@ def _sim_speed(text: str) -> float:
 
 def main() -> None:
     st.set_page_config(page_title="Pelvio", layout="wide")  # a :material/ page icon is fetched from fonts.gstatic.com
-    source = os.environ.get("PELVIO_SOURCE", "sim")
+    source = os.environ.get("PELVIO_SOURCE", DEFAULT_SPEC)
     recordings_dir = Path(os.environ.get("PELVIO_RECORDINGS_DIR", "recordings"))
     sim_speed = _sim_speed(os.environ.get("PELVIO_SIM_SPEED", "1"))
     _exposure_warning()

@@ -4,6 +4,8 @@ stream health, calibration and a rolling chart once a second; recording and the 
 The worker (``pelvio.app.live.LiveSession``) lives in ``st.cache_resource``: one per server process,
 kept across reruns and reloads, stopped when the source settings change (``max_entries=1`` +
 ``on_release``). The page only reads its ring buffer and movement state; it never touches the signal.
+What runs is a source spec (``pelvio.sensor.sources``): the one the dashboard was started with, a sensor
+picked in the sidebar, with the simulator's settings from the sidebar applied to a simulated one.
 
 Cost: every element a fragment draws is one message from the script thread through the event loop
 to the browser, so the 5 Hz fragment draws a single HTML block (readings, balance bar, step strip,
@@ -24,8 +26,8 @@ from pelvio.errors import PelvioError
 from pelvio.fusion.calibration import CalibrationState
 from pelvio.fusion.reps import EXERCISES
 from pelvio.app.live import LiveMovement, LiveSession
-from pelvio.sensor.profiles import load_profile
-from pelvio.sensor.sim import ACTIVITIES, SimConfig
+from pelvio.sensor.sim import ACTIVITIES
+from pelvio.sensor.sources import SourceError, SourceSpec, parse_spec, sim_config
 
 CHART_S = 20.0
 """Seconds of history in the rolling chart."""
@@ -35,48 +37,43 @@ run now and then starts late, and the view must still update at least 5 times a 
 SLOW_REFRESH_S = 1.0
 """Seconds between updates of reps, findings, stream health, calibration and the rolling chart."""
 RATES_HZ = (50.0, 100.0, 200.0)
-DEFAULT_PROFILE = "witmotion_wt901ble"
-CAPTIONS = {"sim": "Simulated sensor — no device connected.",
-            "emulated": "Simulated sensor behind an emulated Bluetooth link — the real connection code, "
-                        "no device."}
+DEMO_WEAK_SIDE, DEMO_DROP_DEG = "right", 5.0
+"""A newcomer's first session shows what Pelvio is for: a right-side weakness it will flag (unless the
+source spec names its own weak side)."""
 
 
-@st.cache_resource(max_entries=1, on_release=LiveSession.stop, validate=lambda s: s.alive,
+@st.cache_resource(max_entries=1, on_release=LiveSession.stop, validate=lambda s: s.alive or bool(s.stats.ended),
                    show_spinner="Starting the sensor…")
-def live_session(source: str, activity: str, weak_side: str | None, drop_deg: float,
-                 rate_hz: float, speed: float = 1.0) -> LiveSession:
-    """The one running session; a new source or new settings release (stop) the previous one.
+def live_session(spec: str) -> LiveSession:
+    """The one running session, on the source ``spec``; a new spec releases (stops) the previous session.
 
-    ``source``: "sim" (the simulator, direct), "emulated" (the simulator behind the Bluetooth stack)
-    or "ble:ADDRESS/PROFILE" (a real sensor; the simulator settings are then unused). ``speed``
-    fast-forwards the direct simulator (simulated seconds per second; demos and tests). A session
-    whose thread has died is replaced on the next full run (a page reload).
+    A session whose thread has failed is replaced on the next full run (a page reload); one whose source
+    ended (a replay) stays, showing where it stopped, until "Start again".
     """
-    if source.startswith("ble:"):
-        from pelvio.sensor.ble import BleSource
-
-        address, _, profile = source.removeprefix("ble:").partition("/")
-        return LiveSession.ble(BleSource(load_profile(profile or DEFAULT_PROFILE), address=address)).start()
-    config = SimConfig(activity=activity, duration_s=None, sampling_rate_hz=rate_hz,
-                       weak_side=weak_side, drop_deg=drop_deg)
-    if source == "emulated":
-        return LiveSession.emulated(config).start()
-    return LiveSession.simulated(config, speed=speed).start()
+    return LiveSession(spec).start()
 
 
-def _sim_settings() -> tuple[str, str | None, float, float]:
+def _sim_settings(spec: SourceSpec) -> SourceSpec:
+    """The simulator's settings in the sidebar, starting from the spec's; the spec with them applied."""
+    config = sim_config(spec)
     st.sidebar.subheader("Simulated sensor")
-    activity = st.sidebar.selectbox("Activity", ACTIVITIES, index=ACTIVITIES.index("walk"), key="sim_activity",
-                                    format_func=lambda a: a.replace("_", " "),
+    activity = st.sidebar.selectbox("Activity", ACTIVITIES, index=ACTIVITIES.index(config.activity),
+                                    key="sim_activity", format_func=lambda a: a.replace("_", " "),
                                     help="Every simulated session starts with 5 s of standing and 10 steps, "
                                          "which calibrate the sensor.")
-    # a newcomer's first session shows what Pelvio is for: a right-side weakness it will flag
-    side = st.sidebar.selectbox("Weak side", ("none", "left", "right"), index=2, key="sim_weak_side")
-    drop = st.sidebar.slider("Pelvic drop on the weak side (°)", 0.0, 15.0, 5.0, 0.5,
+    named = spec.param("weak_side") is not None
+    sides = ("none", "left", "right")
+    side = st.sidebar.selectbox("Weak side", sides, key="sim_weak_side",
+                                index=sides.index((config.weak_side or "none") if named else DEMO_WEAK_SIDE))
+    drop = st.sidebar.slider("Pelvic drop on the weak side (°)", 0.0, 15.0,
+                             float(config.drop_deg) if named else DEMO_DROP_DEG, 0.5,
                              key="sim_drop_deg", disabled=side == "none")
-    rate = st.sidebar.selectbox("Sampling rate (Hz)", RATES_HZ, index=1, key="sim_rate_hz",
-                                format_func=lambda r: f"{r:g}")
-    return activity, None if side == "none" else side, drop if side != "none" else 0.0, rate
+    rates = tuple(sorted({*RATES_HZ, float(config.sampling_rate_hz)}))
+    rate = st.sidebar.selectbox("Sampling rate (Hz)", rates, index=rates.index(config.sampling_rate_hz),
+                                key="sim_rate_hz", format_func=lambda r: f"{r:g}")
+    weak = None if side == "none" else side
+    return spec.with_target(activity).with_params(weak_side=weak, drop_deg=drop if weak else None,
+                                                  sampling_rate_hz=None, rate=rate)
 
 
 def _exercise(activity: str) -> str | None:
@@ -124,7 +121,7 @@ def _status_row(session: LiveSession) -> None:
     link = stats.link
     cols = st.columns(4)
     if link is None:
-        cols[0].metric("Sensor", "simulated")
+        cols[0].metric("Sensor", session.source.label)
     else:
         battery = "" if math.isnan(link.battery_pct) else f", battery {link.battery_pct:.0f} %"
         cols[0].metric("Sensor", f"{link.state}{battery}",
@@ -220,7 +217,12 @@ def _readings_panel(session: LiveSession, exercise: str | None) -> None:
 def _slow_panel(session: LiveSession, exercise: str | None) -> None:
     """What can wait a second (1 Hz): reps and findings, stream health, calibration, the rolling chart."""
     stats = session.stats
-    if not stats.running:
+    if not stats.running and stats.ended:
+        st.info(f"{stats.ended[:1].upper()}{stats.ended[1:]}.")
+        if st.button("Start again", key="source_again", help="Play the source again from its beginning."):
+            live_session.clear()
+            st.rerun()
+    elif not stats.running:
         reason = f": {stats.error}" if stats.error else "."
         st.error(f"The sensor stopped{reason} Reload the page to restart it.")
     _movement_panel(session.movement(exercise), exercise)
@@ -259,26 +261,33 @@ def _calibration_controls(session: LiveSession) -> None:
 
 
 def render(source: str, recordings_dir: Path, *, sim_speed: float = 1.0) -> None:
-    """Draw the live view for ``source`` ("sim", "emulated" or "ble:ADDRESS/PROFILE"); ``sim_speed``
-    fast-forwards the direct simulator."""
+    """Draw the live view for the source spec ``source`` (see ``pelvio.sensor.sources``); ``sim_speed``
+    fast-forwards a simulation or replay whose spec names no speed of its own."""
     st.title("Live")
     source = sensors.picker(source)
-    real = source.startswith("ble:")
-    if not real and source not in CAPTIONS:
-        st.error(f"Sensor source '{source}' is not supported. Start the dashboard with --sensor ADDRESS "
-                 "for a real sensor, --simulate for the emulated one, or neither for the simulator.")
+    try:
+        spec = parse_spec(source)
+    except SourceError as exc:
+        st.error(f"{str(exc)[:1].upper()}{str(exc)[1:]}. Start the dashboard with --source SPEC, --sensor ADDRESS "
+                 "for a real sensor, --simulate for the emulated one, or none of them for the simulator.")
         return
-    settings = ("walk", None, 0.0, 100.0) if real else _sim_settings()
-    exercise = _exercise(settings[0])
+    if spec.simulated:
+        spec = _sim_settings(spec)
+    if sim_speed != 1 and spec.accepts("speed") and spec.param("speed") is None:
+        spec = spec.with_params(speed=sim_speed)
+    exercise = _exercise(sim_config(spec).activity if spec.simulated else "walk")
     st.sidebar.toggle("Sound cue on a new finding", value=False, key="live_sound",
                       help="A short beep for people who cannot look at the screen mid-set.")
     try:
-        session = live_session(source, *settings, sim_speed if source == "sim" else 1.0)
+        session = live_session(str(spec))
     except PelvioError as exc:
-        st.error(f"{exc}. Use “Forget this sensor” in the sidebar to go back to the simulated sensor.")
+        st.error(f"{exc}. Use “Forget this sensor” in the sidebar to go back to the simulated sensor."
+                 if spec.kind == "ble" else f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
         return
-    caption = f"Sensor {source.removeprefix('ble:')}" if real else CAPTIONS[source]
-    st.caption(caption + (f" Running {session.speed:g}× faster than real time." if session.speed != 1 else ""))
+    speed = session.speed
+    faster = ("" if speed == 1 else " Running as fast as it computes." if math.isinf(speed)
+              else f" Running {speed:g}× faster than real time.")
+    st.caption(session.source.description + faster)
     _readings_panel(session, exercise)
     _slow_panel(session, exercise)
     _calibration_controls(session)

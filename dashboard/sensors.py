@@ -1,7 +1,8 @@
 """Sensor picker: scan for supported Bluetooth sensors, connect one, forget it, or use the simulator.
 
-The choice is kept in the browser session and in the URL (``?sensor=ble:ADDRESS/PROFILE``), so a
-reload keeps the sensor; "Forget" goes back to the source the dashboard was started with.
+The choice is kept in the browser session and in the URL (``?sensor=ble:ADDRESS/PROFILE``, a source spec
+of ``pelvio.sensor.sources``), so a reload keeps the sensor; "Forget" goes back to the source the dashboard
+was started with. A URL can choose a sensor, never a file to replay.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import streamlit as st
 
 from pelvio.errors import PelvioError
 from pelvio.sensor.ble import FoundSensor, scan, shipped_profiles
+from pelvio.sensor.sources import SourceError, SourceSpec, ble_spec, parse_spec
 
 SCAN_S = 4.0
 
@@ -34,22 +36,33 @@ def _scan() -> None:
 
 
 def _connect(found: FoundSensor) -> None:
-    st.query_params["sensor"] = f"ble:{found.address}/{found.profile}"
+    st.query_params["sensor"] = ble_spec(found.address, found.profile)
 
 
 def _forget() -> None:
     st.query_params.pop("sensor", None)
 
 
+def _sensor_spec(source: str) -> SourceSpec | None:
+    """``source`` parsed if it is a real sensor's spec (a URL may choose a sensor, never a file)."""
+    try:
+        spec = parse_spec(source)
+    except SourceError:
+        return None
+    return spec if spec.kind == "ble" else None
+
+
 def picker(default_source: str) -> str:
-    """Draw the picker in the sidebar; returns the source to run ("sim", "emulated" or "ble:ADDR/PROFILE")."""
+    """Draw the picker in the sidebar; returns the source spec to run: the sensor chosen here
+    (``ble:ADDR/PROFILE``, kept in the URL) or ``default_source``."""
     chosen = st.query_params.get("sensor", "")
-    source = chosen if chosen.startswith("ble:") else default_source
-    box = st.sidebar.expander("Sensor", expanded=not source.startswith("ble:"))
-    if source.startswith("ble:"):
-        address, _, profile = source.removeprefix("ble:").partition("/")
-        box.write(f"Connected to **{address}** ({profile.replace('_', ' ')})")
-        if chosen:
+    picked = _sensor_spec(chosen)
+    source = chosen if picked is not None else default_source
+    sensor = picked or _sensor_spec(default_source)
+    box = st.sidebar.expander("Sensor", expanded=sensor is None)
+    if sensor is not None:
+        box.write(f"Connected to **{sensor.address or 'the first one found'}** ({sensor.profile.replace('_', ' ')})")
+        if picked is not None:
             box.button("Forget this sensor", key="sensor_forget", on_click=_forget,
                        help="Disconnect and go back to the simulated sensor.")
         return source
@@ -57,9 +70,9 @@ def picker(default_source: str) -> str:
     if error := st.session_state.get("scan_error"):
         box.error(error)
     found: list[FoundSensor] = st.session_state.get("scan_found", [])
-    for i, sensor in enumerate(found):
-        box.button(f"Connect {sensor.name or sensor.address} · {sensor.rssi} dBm · {sensor.profile}",
-                   key=f"sensor_connect_{i}", on_click=_connect, args=(sensor,))
+    for i, device in enumerate(found):
+        box.button(f"Connect {device.name or device.address} · {device.rssi} dBm · {device.profile}",
+                   key=f"sensor_connect_{i}", on_click=_connect, args=(device,))
     if "scan_found" in st.session_state and not found and not error:
         box.info("No supported sensor is advertising nearby. Switch it on, or keep using the simulated one.")
     box.caption("Supported: " + "; ".join(name for _, name, _ in supported()))

@@ -10,6 +10,7 @@ import pytest
 
 from pelvio.errors import RecordingError
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
+from pelvio.app.analysis import analyze_recording
 from pelvio.app.live import COLUMNS, LiveSession
 from pelvio.app.record import record_simulation
 from pelvio.sensor.profiles import load_profile
@@ -32,8 +33,8 @@ def wait_for(predicate, timeout_s: float = 10.0) -> None:
 def session():
     sessions: list[LiveSession] = []
 
-    def make(**kwargs) -> LiveSession:
-        s = LiveSession.simulated(SimConfig(duration_s=None, sampling_rate_hz=RATE_HZ, seed=5), **kwargs)
+    def make(speed: float = 1.0, **kwargs) -> LiveSession:
+        s = LiveSession(f"sim:walk?rate={RATE_HZ:g}&seed=5&speed={speed:g}", **kwargs)
         sessions.append(s.start())
         return s
 
@@ -63,6 +64,40 @@ def test_live_angles_equal_the_offline_pipeline(session):
     assert calibrated.sum() > 200
     for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m"):
         np.testing.assert_allclose(snap[name], getattr(ref, name)[idx], atol=1e-9, equal_nan=True)
+
+
+def test_live_replay_of_a_recording_equals_its_offline_analysis(tmp_path: Path):
+    """A recorded walk replayed through the live session (``file:``, as fast as it computes): its angles are
+    the live pipeline's over the whole file in one pass, and its final steps are the review's
+    (``analyze_recording``): same contacts within 0.05 s (the review's orientation is acausal), same sides."""
+    path = record_simulation(SimConfig(duration_s=40.0, sampling_rate_hz=RATE_HZ, seed=5, weak_side="right",
+                                       drop_deg=4.0), tmp_path)
+    live = LiveSession(f"file:{path}?speed=inf").start()
+    wait_for(lambda: not live.alive, 60.0)
+    live.stop()
+    stats = live.stats
+    rec = read_recording(path)
+    assert stats.ended and not stats.error, stats
+    assert stats.samples == len(rec.batch) and stats.lost == 0
+    snap = live.snapshot(60.0)
+    np.testing.assert_array_equal(snap["seq"], rec.batch.seq)
+    ref = PelvisPipeline(RATE_HZ).update(rec.batch)
+    idx = np.searchsorted(ref.seq, snap["seq"])
+    assert np.array_equal(ref.seq[idx], snap["seq"])
+    calibrated = ~np.isnan(snap["tilt_deg"])
+    assert calibrated.sum() > 200
+    for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m"):
+        np.testing.assert_allclose(snap[name], getattr(ref, name)[idx], atol=1e-9, equal_nan=True)
+
+    t0 = float(rec.batch.t_s[0])
+    review = analyze_recording(rec).events()
+    review_s, review_side = np.array([t for t, _ in review]) + t0, np.array([side for _, side in review])
+    steps = live._tracker._steps  # the live final steps (a window of the newest 200), as bench_soak.py reads them
+    final = list(zip(steps.ic_s, np.where(steps.ambiguous, "unknown", steps.side), strict=True))
+    assert len(final) >= 40
+    for t, side in final:
+        nearest = int(np.argmin(np.abs(review_s - t)))
+        assert abs(review_s[nearest] - t) <= 0.05 and review_side[nearest] == side, (t, side, review[nearest])
 
 
 def test_ring_keeps_only_the_window(session):

@@ -10,7 +10,6 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from pelvio.sensor.emulated import (
 from pelvio.sensor.profiles import builtin_profile_names, load_profile
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
+from pelvio.sensor.sources import emulated
 from pelvio.sensor.stream import SensorStream
 from sent_samples import matched_indices, sent_samples
 
@@ -54,8 +54,9 @@ def settle(count: Callable[[], int], quiet_s: float = 0.3) -> None:
 def test_live_session_records_every_frame_across_a_reconnect(tmp_path):
     """Scan -> connect -> stream -> drop -> reconnect -> stream; the file holds what arrived, gap marked."""
     config = SimConfig(duration_s=None, sampling_rate_hz=RATE_HZ, seed=4, jitter_s=0.01)
-    source, sensor = emulated_source(config, impairments=Impairments(split=0.03, junk=0.03, seed=2), retry=FAST)
-    live = LiveSession.ble(source, source_name="emulated", source_config=asdict(config))
+    demo = emulated(config, impairments=Impairments(split=0.03, junk=0.03, seed=2), retry=FAST)
+    source, sensor = demo.ble, demo.sensor
+    live = LiveSession(demo)
     path = live.start_recording(tmp_path, "ble")
     live.start()
     try:

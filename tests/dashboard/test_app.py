@@ -16,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 from pelvio.errors import RecordingError
 from pelvio.app.live import LiveSession
 from pelvio.sensor.recording import read_recording
-from pelvio.sensor.sim import SimConfig
 
 APP = str(files("pelvio.dashboard") / "app.py")
 TIMEOUT_S = 20.0
@@ -152,6 +151,30 @@ def test_unknown_source_is_a_plain_error(monkeypatch: pytest.MonkeyPatch):
     assert not live_threads()
 
 
+def test_a_recording_replays_in_the_live_view(monkeypatch: pytest.MonkeyPatch, sim_recording: Path):
+    """``pelvio dashboard --source file:REC``: the recorded session plays in the live view, then says it ended."""
+    monkeypatch.setenv("PELVIO_SOURCE", f"file:{sim_recording}?speed=20")
+    at = live_app()
+    assert not at.error, [e.value for e in at.error]
+    assert at.caption[0].value.startswith(f"Replay of {sim_recording.name}, recorded ")
+    assert "Running 20× faster than real time." in at.caption[0].value
+    assert metric(at, "Sensor") == "replay"
+    assert not [s for s in at.selectbox if s.key == "sim_activity"], "a replay has no simulator settings"
+    deadline = time.monotonic() + 15.0
+    while not any("has been replayed to its end" in i.value for i in at.info):
+        assert time.monotonic() < deadline, [m.value for m in at.metric]
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert int(metric(at, "Samples")) == len(read_recording(sim_recording).batch)
+    assert not at.error, [e.value for e in at.error]
+    ended = live_threads()
+    at.button(key="source_again").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("replayed to its end" in i.value for i in at.info) and len(live_threads()) == 1
+    assert live_threads() != ended, "a new replay from the beginning"
+
+
 def test_demo_mode_runs_the_emulated_sensor_through_the_bluetooth_stack(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PELVIO_SOURCE", "emulated")
     at = live_app()
@@ -188,7 +211,7 @@ def test_review_of_a_recording_without_calibration_explains_why(isolated: Path, 
 
 def test_a_live_recording_started_mid_walk_can_be_reviewed(isolated: Path):
     """The live session stores its calibration, so the file needs no standing phase of its own."""
-    session = LiveSession.simulated(SimConfig(duration_s=None, seed=2), speed=25.0).start()
+    session = LiveSession("sim:walk?seed=2&speed=25").start()
     try:
         deadline = time.monotonic() + 10.0
         while not session.stats.calibration_status.startswith("calibrated"):

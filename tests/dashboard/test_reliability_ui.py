@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,14 +28,15 @@ from streamlit.testing.v1 import AppTest
 from pelvio.dashboard import live
 from pelvio.app.live import LiveSession
 from pelvio.sensor.ble import RetryPolicy
-from pelvio.sensor.emulated import EmulatedSensor, emulated_source
+from pelvio.sensor.emulated import EmulatedSensor
 from pelvio.sensor.sim import SimConfig
+from pelvio.sensor.sources import emulated
 from waiting import wait_for
 
 APP = str(files("pelvio.dashboard") / "app.py")
 TIMEOUT_S = 20.0
-DASHBOARD_EMULATED = ("emulated", "walk", "right", 5.0, 100.0, 1.0)
-"""``live_session`` arguments of the live view's defaults on the emulated source (what the page runs)."""
+DASHBOARD_EMULATED = "emulated:walk?weak_side=right&drop_deg=5&rate=100"
+"""The source spec the live view runs on the emulated source with its sidebar defaults (``live_session``'s key)."""
 GIVE_UP_FAST = RetryPolicy(first_delay_s=0.05, max_delay_s=0.1, scan_timeout_s=0.3, connect_attempts=1,
                            max_failures=3)
 HERE = Path(__file__).parent
@@ -84,9 +84,9 @@ def test_a_dropped_link_shows_reconnecting_then_streaming_again(monkeypatch: pyt
               " ".join(m.value for m in a.markdown), "first connection")
     assert metric(at, "Reconnects") == "0" and not sensor_link_warnings(at)
 
-    session = live.live_session(*DASHBOARD_EMULATED)  # the page's own session, from the shared cache
+    session = live.live_session(DASHBOARD_EMULATED)  # the page's own session, from the shared cache
     assert session.alive and session.stats.samples > 0, "not the session the page started"
-    sensor = session.emulated_sensor
+    sensor = session.source.sensor
     assert isinstance(sensor, EmulatedSensor)
     sensor.drop(down_s=2.0)  # a walk out of range: advertising again after 2 s
 
@@ -113,8 +113,9 @@ def _slow_panel_page(session: object) -> None:
 
 def test_a_sensor_that_never_returns_is_reported_in_plain_words():
     sim = SimConfig(duration_s=None, sampling_rate_hz=100.0, seed=6)
-    source, sensor = emulated_source(sim, retry=GIVE_UP_FAST)
-    session = LiveSession.ble(source, source_name="emulated", source_config=asdict(sim)).start()
+    demo = emulated(sim, retry=GIVE_UP_FAST)
+    sensor = demo.sensor
+    session = LiveSession(demo).start()
     try:
         wait_for(lambda: session.stats.samples >= 100, 10.0, lambda: session.stats)
         sensor.drop(down_s=3600.0)  # gone for good

@@ -102,8 +102,7 @@ def test_disk_full_while_recording_stops_with_a_clear_line_and_keeps_what_was_wr
 LIVE_SCRIPT = textwrap.dedent("""
     import json, sys, time
     from pelvio.app.live import LiveSession
-    from pelvio.sensor.sim import SimConfig
-    session = LiveSession.simulated(SimConfig(duration_s=None, seed=2), speed=5.0).start()
+    session = LiveSession("sim:walk?seed=2&speed=5").start()
     session.start_recording(sys.argv[1], "full")
     deadline = time.monotonic() + 30
     while session.stats.recording is not None and time.monotonic() < deadline:

@@ -13,7 +13,7 @@ import asyncio
 import math
 import random
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -28,6 +28,7 @@ from pelvio.sensor.emulated import (
 from pelvio.sensor.profiles import builtin_profile_names, load_profile
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
+from pelvio.sensor.sources import emulated
 from pelvio.sensor.stream import SensorStream
 from sent_samples import matched_indices, sent_samples
 from waiting import wait_for
@@ -240,8 +241,9 @@ async def test_shipped_back_off_resumes_within_5_s_at_its_longest_wait():
 def test_sensor_that_never_returns_leaves_a_closed_recording(tmp_path):
     config = SimConfig(duration_s=None, sampling_rate_hz=100.0, seed=6, jitter_s=0.005)
     retry = RetryPolicy(first_delay_s=0.05, max_delay_s=0.1, scan_timeout_s=0.3, connect_attempts=1, max_failures=3)
-    source, sensor = emulated_source(config, retry=retry)
-    live = LiveSession.ble(source, source_name="emulated", source_config=asdict(config))
+    demo = emulated(config, retry=retry)
+    sensor = demo.sensor
+    live = LiveSession(demo)
     path = live.start_recording(tmp_path, "gone")
     live.start()
     try:
