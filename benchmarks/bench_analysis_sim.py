@@ -7,23 +7,29 @@ its own clip misalignment (up to 20 deg about a random axis), gyro bias scale, n
 
 * walks (60 s): a 3 deg one-sided weakness, left and right (``--seeds`` each), and symmetric ones;
   a session counts as flagged on a side when the gait drop comparison names that side;
-* per-side gait drop and lateral shift (excursion toward the stance side) against truth;
+* per-side gait drop and lateral shift (excursion toward the stance side) against truth (the drop: the true
+  obliquity at the true contacts through ``fusion.gait``'s definition, ``tests/simtruth.py``);
 * rep counts for every exercise (complete reps within the recording) and single-leg stance holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from multiprocessing import Pool
+from pathlib import Path
 
 import numpy as np
 
-from pelvio.fusion.flags import Kind, drop_asymmetry
-from pelvio.fusion.reps import EXERCISES
-from pelvio.fusion.session import analyze
-from pelvio.sensor.sim import SimConfig, simulate
-from pelvio.sensor.stream import SensorStream
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from simtruth import true_side_drops  # noqa: E402
+
+from pelvio.fusion.flags import Kind, drop_asymmetry  # noqa: E402
+from pelvio.fusion.reps import EXERCISES  # noqa: E402
+from pelvio.fusion.session import analyze  # noqa: E402
+from pelvio.sensor.sim import SimConfig, simulate  # noqa: E402
+from pelvio.sensor.stream import SensorStream  # noqa: E402
 
 WALK_S = 60.0
 STEADY_AFTER_S = 12.0
@@ -57,9 +63,9 @@ def walk_case(args: tuple[int, str | None]) -> dict:
     steps = result.steps
     sides = result.side_values()
     drop_err, shift_err = {}, {}
-    steady = truth.steps.ic_s > STEADY_AFTER_S
+    true_drop = true_side_drops(truth, after_s=STEADY_AFTER_S)
     for side in ("left", "right"):
-        drop_err[side] = sides[side]["drop_deg"] - float(np.median(truth.steps.drop_deg[steady & (truth.steps.side == side)]))
+        drop_err[side] = sides[side]["drop_deg"] - true_drop[side]
         sign = 1.0 if side == "left" else -1.0
         m = steps.usable(side)
         i0 = np.searchsorted(truth.t_s, steps.ic_s[m])

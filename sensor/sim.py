@@ -1,7 +1,8 @@
 """Simulated sacral IMU: what a clip on the sacrum measures for a known pelvis motion, as raw bytes.
 
-The pelvis pose is a smooth analytic function of time (sums of sinusoids and smooth bumps under C2
-envelopes), so the ideal signals follow from the rigid-body definitions alone:
+The pelvis pose is a smooth function of time (sums of sinusoids, smooth bumps and smoothly joined random
+knots under C2 envelopes; a weakness's added roll is C1, so the angular rate stays continuous), so the
+ideal signals follow from the rigid-body definitions alone:
 
 * orientation ``R_es(t) = Rz(heading) * Baker(rotation, obliquity, tilt) * R_ps`` (sensor -> earth),
 * specific force ``f_s = R_es^T (p'' + [0, 0, g])`` and angular rate ``w_s = vee(R_es^T R_es')``,
@@ -10,19 +11,24 @@ envelopes), so the ideal signals follow from the rigid-body definitions alone:
 Noise and a constant gyro bias are added, and the samples are encoded with the decoder's own
 ``FrameCodec`` into notifications with latency, jitter and packet loss, so a simulated session takes
 exactly the path of a real device. Everything is generated in fixed one-second blocks with a random
-stream per block (``SeedSequence(seed, spawn_key=(kind, block))``): a block is bit-identical whether
-generated alone or inside a whole run, and ``duration_s=None`` gives an endless live source.
+stream per block (``SeedSequence(seed, spawn_key=(kind, block))``), and the walk's step-to-step variation
+from a stream per run of ``STEP_CHUNK`` steps: a block is bit-identical whether generated alone or inside a
+whole run, and ``duration_s=None`` gives an endless live source.
 
 Nominal sacral mount (before the random misalignment): sensor x up, sensor y left, sensor z
 posterior (out of the back), i.e. ``R_ps = Ry(-90 deg)``; standing upright the sensor reads +g on x.
 
 Walking: steps alternate, the first step of every walk is a **right** initial contact (IC). A step
 lasts from one IC to the next; during it the stance foot is the one that made the IC. Each foot's
-final contact (FC, toe-off) is 60 % of a stride after its IC.
+final contact (FC, toe-off) is 60 % of a stride after its IC. The healthy pelvis angles over a stride,
+how much steps differ from each other and the sensor noise are fitted to the shared real walks
+(``benchmarks/fit_sim.py``); a weakness is a roll added in every weak-side stance, the shape the
+real-walk tests inject (``tests/realwalks.py``), so simulated and real walks answer the same questions.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,9 +63,8 @@ RATE_RANGE_HZ = (50.0, 400.0)
 CALIBRATION_STAND_S = 5.0
 CALIBRATION_STEPS = 10
 CALIBRATION_PAUSE_S = 2.0
-STEP_PEAK_FRACTION = 0.35
-"""Where in the step (IC -> next IC) the contralateral drop peaks."""
 FC_STRIDE_FRACTION = 0.6
+"""Final contact of a foot, as a fraction of the stride after its initial contact."""
 BOB_LAG_STEPS = 0.08
 """The pelvis is lowest this fraction of a step after IC (in double support), not at contact."""
 HEEL_JOLT_MPS2 = 1.5
@@ -67,13 +72,60 @@ HEEL_JOLT_DELAY_S = 0.04
 HEEL_JOLT_SIGMA_S = 0.05
 """Heel strike jolts the sacrum upward: a Ricker pulse of vertical acceleration peaking 40 ms after IC,
 ~65 ms at half height, ~1.5-3 m/s^2 above the step's slow oscillation (the median IC-locked vertical acceleration
-of the Mobilise-D lab walks against INDIP contacts). Its position term is a 4 mm dip; its jerk (41 m/s^3 at most) stays within what test_sim allows."""
+of the Mobilise-D lab walks against INDIP contacts). Its position term is a 4 mm dip; its jerk (41 m/s^3 at most)
+stays within what test_sim allows."""
 HIP_THRUST_SETUP_S = 4.0
 """Time to get from standing onto the bench before the first hip thrust."""
-"""Final contact of a foot, as a fraction of the stride after its initial contact."""
+
+# Fitted by benchmarks/fit_sim.py to the shared real walks (Mobilise-D HA/001 and HA/002, lower-back IMU): 19
+# straight strides cut at the INDIP contacts, Pelvio's own angles. Half peak-to-peak rotation 3.50 deg (max at
+# stride phase 0.28), obliquity 1.07 deg (max at 0.30: the STANCE side goes down; per-step drop, median, -0.2 deg
+# in left and -1.1 deg in right stance), tilt 1.00 deg; step time 0.594 s, CV 3.5 %; step-to-step SD of the
+# mid-step deviation 0.90 / 0.92 / 1.12 deg (robust, within each person); noise 0.025 m/s^2, 0.0033 rad/s. The
+# two people differ: HA/002's obliquity is nearly the mirror image (its own fit: the swing side down, 2.5 deg),
+# so the pooled curve is mostly HA/001's (15 of the 19 strides).
+WALK_HARMONICS: dict[str, tuple[int, ...]] = {"rotation": (1, 3, 5, 7), "obliquity": (1, 3, 5, 7), "tilt": (2, 4, 6, 8)}
+"""Stride harmonics of each healthy angle. Left and right steps are mirror images: rotation and obliquity
+change sign half a stride later (odd harmonics), tilt repeats every step (even harmonics)."""
+WALK_CURVES_DEG: dict[str, tuple[tuple[float, float], ...]] = {
+    "rotation": ((0.425, 3.267), (0.313, -0.217), (-0.025, -0.090), (0.061, 0.036)),
+    "obliquity": ((0.239, 0.584), (0.612, -0.097), (-0.003, 0.012), (0.052, -0.013)),
+    "tilt": ((-0.812, -0.439), (-0.109, 0.008), (0.052, -0.032), (-0.021, -0.021)),
+}
+"""Healthy pelvis angles (deg) over a stride as (cos, sin) of each of ``WALK_HARMONICS``, stride phase 0 at a
+right IC and 0.5 at the left IC: the mean of Pelvio's own angles over the real strides."""
+STEP_TIME_CV = 0.035
+"""Step times vary independently by this fraction (each run of ``STEP_CHUNK`` steps keeps its nominal length)."""
+STEP_MID_SD_DEG: dict[str, float] = {"rotation": 0.90, "obliquity": 0.92, "tilt": 1.12}
+"""Step-to-step SD of each angle's mid-step deviation (``fusion.gait``'s per-step drop definition applied to
+the angle; for obliquity, the SD of the per-step drop) on the real walks, within each person and side."""
+KNOT_RESPONSE = 1.176
+"""SD of the mid-step deviation per unit SD of the wobble's knots (``fit_sim.knot_response``)."""
+STEP_WOBBLE_DEG: dict[str, float] = {name: sd / KNOT_RESPONSE for name, sd in STEP_MID_SD_DEG.items()}
+"""SD of each angle's random knots at every IC and mid-step, joined by ``smooth_knots``: the steps' own
+deviations from the mean curve, as large as on the real walks."""
+ACC_NOISE_MPS2 = 0.025
+GYR_NOISE_RPS = 0.0033
+"""Sensor noise in the real walks' still stretches (RMS over the axes; per axis 0.022-0.028 m/s^2 and
+0.0029-0.0036 rad/s)."""
+STEP_CHUNK = 32
+"""Steps per run of random step times and wobble knots (one random stream each, so any time is made alone)."""
+
+
+def stride_curve(name: str, phase: np.ndarray) -> np.ndarray:
+    """The fitted healthy ``name`` angle ("rotation", "obliquity", "tilt"; deg) at stride phase ``phase``."""
+    w = 2.0 * np.pi * np.multiply.outer(np.asarray(phase, dtype=float), WALK_HARMONICS[name])
+    coef = np.array(WALK_CURVES_DEG[name])
+    return np.cos(w) @ coef[:, 0] + np.sin(w) @ coef[:, 1]
+
+
+WALK_AMP_DEG: dict[str, float] = {
+    name: float(np.ptp(stride_curve(name, np.linspace(0.0, 1.0, 4000, endpoint=False)))) / 2.0
+    for name in WALK_HARMONICS}
+"""Half the peak-to-peak of each fitted curve: the defaults of ``SimConfig``'s ``*_amp_deg``, which scale it."""
 
 _NOMINAL_MOUNT = Rotation.from_euler("y", -90.0, degrees=True)
-_GLOBAL, _NOISE, _TRANSPORT = 0, 1, 2
+_GLOBAL, _NOISE, _TRANSPORT, _STEP_TIMES, _WOBBLE = 0, 1, 2, 3, 4
 _SWAY_HZ = np.array([0.07, 0.19, 0.41])
 _SWAY_WEIGHT = np.array([0.6, 0.3, 0.1])
 _SWAY_AMP = np.array([0.3, 0.3, 0.3, 0.003, 0.003, 0.001])
@@ -97,16 +149,21 @@ class SimConfig:
     cadence_spm: float = 110.0
     walk_speed_mps: float = 1.3
     speed_fluctuation_mps: float = 0.12
-    obliquity_amp_deg: float = 3.5
-    """Normal contralateral drop during each stance, both sides."""
-    rotation_amp_deg: float = 4.0
-    tilt_amp_deg: float = 1.5
+    obliquity_amp_deg: float = WALK_AMP_DEG["obliquity"]
+    """Half the peak-to-peak of the healthy obliquity over a stride: scales the fitted curve (default: as fitted)."""
+    rotation_amp_deg: float = WALK_AMP_DEG["rotation"]
+    tilt_amp_deg: float = WALK_AMP_DEG["tilt"]
+    step_variability: float = 1.0
+    """Scales the fitted step-to-step variability (step times and each angle's wobble); 0: identical steps."""
     shift_amp_m: float = 0.02
     """Lateral shift toward the stance side at mid-stance."""
     bob_amp_m: float = 0.02
     weak_side: Literal["left", "right"] | None = None
     drop_deg: float = 0.0
-    """Extra contralateral drop while standing on ``weak_side`` (gait, single-leg stance, lunge)."""
+    """Weakness on ``weak_side``. Walking: in every stance on it (its IC to the next IC) a roll is added that
+    lowers the swing side by ``drop_deg * sin^2(pi * phase)``, phase 0 -> 1 linear in time over the step (the
+    shape ``tests/realwalks.py`` injects into real walks). Single-leg stance and lunge: this much more drop;
+    lateral leg raise: this much less hike."""
 
     squat_depth_m: float = 0.35
     squat_tilt_deg: float = 15.0
@@ -131,8 +188,8 @@ class SimConfig:
     q_pelvis_sensor: tuple[float, float, float, float] | None = None
     """Exact mounting (sensor -> pelvis, wxyz); overrides the nominal mount and the misalignment."""
 
-    acc_noise_mps2: float = 0.02
-    gyr_noise_rps: float = 0.003
+    acc_noise_mps2: float = ACC_NOISE_MPS2
+    gyr_noise_rps: float = GYR_NOISE_RPS
     gyr_bias_dps: float = 0.45
     """Typical constant gyro bias; each axis is drawn in +-[2/3, 4/3] of this."""
 
@@ -169,6 +226,8 @@ class SimConfig:
         if not 40 <= self.cadence_spm <= 200 or self.walk_speed_mps < 0:
             raise ValueError(f"cadence_spm must be 40..200 and walk_speed_mps >= 0, got "
                              f"{self.cadence_spm}, {self.walk_speed_mps}")
+        if not 0 <= self.step_variability <= 2:
+            raise ValueError(f"step_variability must be in [0, 2], got {self.step_variability}")
         if self.q_pelvis_sensor is not None and len(self.q_pelvis_sensor) != 4:
             raise ValueError("q_pelvis_sensor must be a wxyz quaternion of 4 numbers")
 
@@ -206,14 +265,12 @@ def hold_profile(tau_s: np.ndarray, in_s: float, hold_s: float, out_s: float) ->
     return smootherstep(tau_s / in_s) * smootherstep((in_s + hold_s + out_s - tau_s) / out_s)
 
 
-_WARP = (0.5 - STEP_PEAK_FRACTION) / (STEP_PEAK_FRACTION * (1.0 - STEP_PEAK_FRACTION))
-
-
-def step_bump(u: np.ndarray) -> np.ndarray:
-    """0 -> 1 -> 0 over a step (u in [0, 1]), peak at ``STEP_PEAK_FRACTION``, C2 at both ends."""
-    inside = (u >= 0.0) & (u <= 1.0)
-    w = u + _WARP * u * (1.0 - u)
-    return np.where(inside, np.sin(np.pi * w) ** 3, 0.0)
+def smooth_knots(knots: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``knots[j]`` at ``x = j``, joined by ``smootherstep`` (flat at every knot, so C2); rows may be vectors."""
+    j = np.clip(np.floor(x).astype(int), 0, len(knots) - 2)
+    w = smootherstep(x - j)
+    w = w.reshape(w.shape + (1,) * (np.ndim(knots) - 1))
+    return knots[j] + (knots[j + 1] - knots[j]) * w
 
 
 # ---------------------------------------------------------------- rigid-body kinematics
@@ -300,30 +357,138 @@ def _stance_amp_deg(cfg: SimConfig, side: str, normal_deg: float) -> float:
     return normal_deg + (cfg.drop_deg if cfg.weak_side == side else 0.0)
 
 
+@functools.lru_cache(maxsize=256)
+def _random_chunk(seed: int, kind: int, chunk: int) -> np.ndarray:
+    """Unit random numbers for the ``chunk``-th run of ``STEP_CHUNK`` steps, from the seed alone (so any block
+    is made on its own). Step times: each IC's offset from the metronome (in steps per unit CV), 0 at the
+    run's first IC and at the next run's (the run keeps its nominal length; its step times are independent
+    but for that). Wobble: (2 STEP_CHUNK, 3) knots, one per IC and mid-step and angle."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(kind, chunk)))
+    if kind == _STEP_TIMES:
+        z = np.clip(rng.standard_normal(STEP_CHUNK), -3.0, 3.0)
+        out = np.concatenate([[0.0], np.cumsum(z - z.mean())[:-1]])
+    else:
+        out = rng.standard_normal((2 * STEP_CHUNK, len(WALK_HARMONICS)))
+    out.setflags(write=False)
+    return out
+
+
+def _random_rows(seed: int, kind: int, first: int, last: int) -> np.ndarray:
+    """Rows ``first..last`` (inclusive) of the endless sequence of ``_random_chunk``; zeros before row 0."""
+    per = STEP_CHUNK if kind == _STEP_TIMES else 2 * STEP_CHUNK
+    tail = () if kind == _STEP_TIMES else (len(WALK_HARMONICS),)
+    out = np.zeros((last - first + 1, *tail))
+    lo = max(first, 0)
+    if last >= lo:
+        c0 = lo // per
+        rows = np.concatenate([_random_chunk(seed, kind, c) for c in range(c0, last // per + 1)])
+        out[lo - first:] = rows[lo - c0 * per:last - c0 * per + 1]
+    return out
+
+
+_PHASE_MARGIN = math.ceil(2.0 * 6.0 * STEP_CHUNK / 2 * STEP_TIME_CV) + 2
+"""More steps than any IC offset: |E| <= step_variability (<= 2) * CV * (a sum of at most half a run of
+centred draws, each within +-6)."""
+
+
+def _ic_offsets(cfg: SimConfig, first: int, last: int) -> np.ndarray:
+    """Offsets ``E_k`` (in steps) of ICs ``k = first..last``: IC k is at the walk's start + ``step_s (k + E_k)``."""
+    return STEP_TIME_CV * cfg.step_variability * _random_rows(cfg.seed, _STEP_TIMES, first, last)
+
+
+def _pace(e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value, slope) at ``x`` of the C2 quintic through ``e[j]`` at ``x = j`` with slope ``(e[j+1] - e[j-1]) / 2``
+    and no curvature there (``1 <= x <= len(e) - 2``). A straight run of knots stays straight, so a step
+    keeps an even pace and its pace changes around its ICs rather than peaking in the middle."""
+    j = np.clip(np.floor(x).astype(int), 1, len(e) - 3)
+    u = x - j
+    m0, m1 = 0.5 * (e[j + 1] - e[j - 1]), 0.5 * (e[j + 2] - e[j])
+    d = e[j + 1] - e[j]
+    u2, u3 = u * u, u * u * u
+    h1 = u + u3 * (-6.0 + u * (8.0 - 3.0 * u))  # slope 1 at u = 0
+    h4 = u3 * (-4.0 + u * (7.0 - 3.0 * u))  # slope 1 at u = 1
+    dh1 = 1.0 + u2 * (-18.0 + u * (32.0 - 15.0 * u))
+    dh4 = u2 * (-12.0 + u * (28.0 - 15.0 * u))
+    value = e[j] + d * smootherstep(u) + m0 * h1 + m1 * h4
+    return value, d * _smootherstep_rate(u) + m0 * dh1 + m1 * dh4
+
+
+def _time_at_phase(cfg: SimConfig, walk: _Walk, s: np.ndarray) -> np.ndarray:
+    """``t(s) = start + step_s (s + E(s))``: the time at ``s`` steps into ``walk`` (IC k at s = k), the IC
+    offsets ``E`` joined by ``_pace``, so the pelvis moves smoothly through steps of varying length."""
+    s = np.asarray(s, dtype=float)
+    if not s.size:
+        return np.zeros(s.shape)
+    k0 = int(np.floor(s.min())) - 1
+    e = _ic_offsets(cfg, k0, int(np.floor(s.max())) + 2)
+    return walk.start_s + cfg.step_s * (s + _pace(e, s - k0)[0])
+
+
+def _step_phase(cfg: SimConfig, walk: _Walk, t: np.ndarray) -> np.ndarray:
+    """Steps since the walk's first IC (IC k at s = k): the inverse of ``_time_at_phase``, C2 like it."""
+    x = (t - walk.start_s) / cfg.step_s
+    if not len(x):
+        return x
+    k0 = int(np.floor(x.min())) - _PHASE_MARGIN
+    e = _ic_offsets(cfg, k0, int(np.ceil(x.max())) + _PHASE_MARGIN)
+    s = x.copy()
+    tol = 1e-12 * max(1.0, float(np.abs(x).max()))
+    for _ in range(50):  # Newton: t(s) rises with slope 1 + E' > 0 (E' stays near the steps' CV * z)
+        value, rate = _pace(e, s - k0)
+        f = s + value - x
+        if np.abs(f).max() <= tol:
+            return s
+        s -= f / (1.0 + rate)
+    raise RuntimeError("step phase did not converge")
+
+
+def _wobble_deg(cfg: SimConfig, s: np.ndarray) -> np.ndarray:
+    """(N, 3) each step's own deviation of rotation, obliquity and tilt: random knots at every IC and
+    mid-step (SD ``STEP_WOBBLE_DEG``), joined smoothly."""
+    if not len(s) or cfg.step_variability == 0:
+        return np.zeros((len(s), len(WALK_HARMONICS)))
+    x = 2.0 * s
+    j0 = int(np.floor(x.min()))
+    knots = _random_rows(cfg.seed, _WOBBLE, j0, int(np.floor(x.max())) + 1)
+    return smooth_knots(knots * [STEP_WOBBLE_DEG[n] * cfg.step_variability for n in WALK_HARMONICS], x - j0)
+
+
+def _added_roll_deg(cfg: SimConfig, walk: _Walk, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The weakness: in every weak-side stance, ``drop_deg * sin^2(pi u)`` lowering the swing side, u going
+    0 -> 1 linearly in time from the IC to the next (obliquity > 0: left side up, so + in left stance)."""
+    if cfg.weak_side is None or cfg.drop_deg == 0.0 or not len(t):
+        return np.zeros(len(t))
+    k = np.floor(s).astype(int)
+    weak = (k >= 0) & ((np.mod(k, 2) == 1) == (cfg.weak_side == "left"))
+    ic = _time_at_phase(cfg, walk, np.concatenate([k, k + 1]))
+    u = (t - ic[: len(k)]) / (ic[len(k):] - ic[: len(k)])
+    sign = 1.0 if cfg.weak_side == "left" else -1.0
+    return np.where(weak, sign * cfg.drop_deg * np.sin(np.pi * u) ** 2, 0.0)
+
+
 def _walk_pose(cfg: SimConfig, walk: _Walk, t: np.ndarray) -> np.ndarray:
     """(N, 6) rotation, obliquity, tilt (deg) and x, y, z offsets (m, heading frame) of one bout."""
     env = walk.envelope(t)
-    s = (t - walk.start_s) / cfg.step_s
-    k = np.floor(s)
-    left = np.mod(k, 2.0) == 1.0
-    amp = np.where(left, _stance_amp_deg(cfg, "left", cfg.obliquity_amp_deg),
-                   -_stance_amp_deg(cfg, "right", cfg.obliquity_amp_deg))
+    s = _step_phase(cfg, walk, t)
+    angles = _wobble_deg(cfg, s) + np.column_stack(
+        [getattr(cfg, f"{name}_amp_deg") / WALK_AMP_DEG[name] * stride_curve(name, 0.5 * s) for name in WALK_HARMONICS])
+    angles[:, 1] += _added_roll_deg(cfg, walk, t, s)
     fluct_m = cfg.speed_fluctuation_mps * cfg.step_s / (2.0 * np.pi)
     return env[:, None] * np.column_stack([
-        cfg.rotation_amp_deg * np.cos(np.pi * s),
-        amp * step_bump(s - k),
-        cfg.tilt_amp_deg * np.sin(2.0 * np.pi * s),
+        angles,
         fluct_m * np.sin(2.0 * np.pi * s),
         -cfg.shift_amp_m * np.sin(np.pi * s),
-        -cfg.bob_amp_m * np.cos(2.0 * np.pi * (s - BOB_LAG_STEPS)) + _heel_jolt_m(s, cfg.step_s),
+        -cfg.bob_amp_m * np.cos(2.0 * np.pi * (s - BOB_LAG_STEPS)) + _heel_jolt_m(cfg, walk, t, s),
     ])
 
 
-def _heel_jolt_m(s: np.ndarray, step_s: float) -> np.ndarray:
-    """Vertical offset whose second derivative is the heel-strike pulse after each IC (s = step phase)."""
-    u = s - HEEL_JOLT_DELAY_S / step_s
-    x = (u - np.round(u)) * step_s / HEEL_JOLT_SIGMA_S
-    return -HEEL_JOLT_MPS2 * HEEL_JOLT_SIGMA_S**2 * np.exp(-0.5 * x * x)
+def _heel_jolt_m(cfg: SimConfig, walk: _Walk, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Vertical offset whose second derivative is the heel-strike pulse after each IC (s = step phase): in
+    time from the ICs before and after, so a short step does not sharpen it (farther ICs add < 1e-17 m)."""
+    k = np.floor(s - HEEL_JOLT_DELAY_S / cfg.step_s)
+    ic = _time_at_phase(cfg, walk, np.concatenate([k, k + 1.0])).reshape(2, -1)
+    x = (t - ic - HEEL_JOLT_DELAY_S) / HEEL_JOLT_SIGMA_S
+    return -HEEL_JOLT_MPS2 * HEEL_JOLT_SIGMA_S**2 * np.exp(-0.5 * x * x).sum(axis=0)
 
 
 @dataclass(frozen=True)
@@ -422,7 +587,7 @@ def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Steps:
+class TrueSteps:
     """Initial contacts of a walk, one per step, in time order."""
 
     ic_s: np.ndarray
@@ -430,17 +595,20 @@ class Steps:
     """(n,) "left" / "right": the foot making the IC, i.e. the stance side of the step."""
     fc_s: np.ndarray
     """(n,) final contact (toe-off) of the same foot."""
-    drop_deg: np.ndarray
-    """(n,) peak contralateral (swing-side) drop put in during the step (envelope included)."""
+    added_drop_deg: np.ndarray
+    """(n,) peak of the weakness's roll added in the step (``SimConfig.drop_deg`` on the weak side times the
+    envelope, else 0): what the healthy walk does not have. The step's whole drop depends on its healthy
+    curve and wobble too; to compare with a measured drop, run the true obliquity at the true ICs through
+    the measure's own definition."""
     envelope: np.ndarray
-    """(n,) gait amplitude 0..1 at the drop peak: below 1 while speeding up or slowing down."""
+    """(n,) gait amplitude 0..1 in the middle of the step: below 1 while speeding up or slowing down."""
 
     def __len__(self) -> int:
         return len(self.ic_s)
 
 
 @dataclass(frozen=True)
-class SingleLegStances:
+class TrueSingleLegStances:
     """Plateaus of full single-leg stance (weight shifted, foot lifted)."""
 
     start_s: np.ndarray
@@ -452,7 +620,7 @@ class SingleLegStances:
 
 
 @dataclass(frozen=True)
-class Reps:
+class TrueReps:
     """Exercise repetitions: start, deepest point (middle of the hold) and end of the movement."""
 
     start_s: np.ndarray
@@ -489,9 +657,9 @@ class SimTruth:
     gyr_rps: np.ndarray
     """(N, 3) ideal angular rate, sensor frame (no noise, no bias)."""
     segments: tuple[tuple[float, float, str], ...]
-    steps: Steps
-    single_leg_stances: SingleLegStances
-    reps: Reps
+    steps: TrueSteps
+    single_leg_stances: TrueSingleLegStances
+    reps: TrueReps
 
     def phase_labels(self) -> np.ndarray:
         """(N,) label of the segment each sample lies in."""
@@ -662,7 +830,7 @@ class Simulator:
         return SimBlock(measured=measured, truth=truth)
 
     def _truth(self, seq: np.ndarray, t: np.ndarray, pose: np.ndarray, r_es: Rotation, acc: np.ndarray,
-               gyr: np.ndarray, events: tuple[tuple, Steps, SingleLegStances, Reps]) -> SimTruth:
+               gyr: np.ndarray, events: tuple[tuple, TrueSteps, TrueSingleLegStances, TrueReps]) -> SimTruth:
         segments, steps, sls, reps = events
         return SimTruth(
             config=self.config, seq=seq, t_s=t,
@@ -683,7 +851,7 @@ class Simulator:
 
     # ---- events
 
-    def events(self, start_s: float, stop_s: float) -> tuple[tuple, Steps, SingleLegStances, Reps]:
+    def events(self, start_s: float, stop_s: float) -> tuple[tuple, TrueSteps, TrueSingleLegStances, TrueReps]:
         """Segments, steps (IC in the window), single-leg stances and reps overlapping ``[start_s, stop_s)``."""
         cfg, plan = self.config, self._plan
         end = math.inf if cfg.duration_s is None else cfg.duration_s
@@ -691,33 +859,34 @@ class Simulator:
         if not math.isfinite(stop_s):
             raise ValueError("events of an endless session need a finite stop_s")
         segments = tuple(s for s in plan.segments if s[0] < stop_s and s[1] > start_s)
-        ic, side, env, amp_deg = [], [], [], []
+        ic, side, fc, env, added = [], [], [], [], []
         for w in plan.walks:
-            k0 = max(0, math.ceil((start_s - w.start_s) / cfg.step_s - 1e-9))
             k_end = (w.end_s - w.start_s) / cfg.step_s
-            k = np.arange(k0, max(k0, math.ceil((stop_s - w.start_s) / cfg.step_s - 1e-9)))
+            lo = max(0, math.floor((start_s - w.start_s) / cfg.step_s) - _PHASE_MARGIN)
+            k = np.arange(lo, max(lo, math.ceil((stop_s - w.start_s) / cfg.step_s) + _PHASE_MARGIN))
             k = k[k < k_end - 1e-9]
-            t_ic = w.start_s + k * cfg.step_s
+            t_ic = _time_at_phase(cfg, w, k)
+            keep = (t_ic >= start_s) & (t_ic < stop_s)
+            k, t_ic = k[keep], t_ic[keep]
             is_left = k % 2 == 1
-            amp = np.where(is_left, _stance_amp_deg(cfg, "left", cfg.obliquity_amp_deg),
-                           _stance_amp_deg(cfg, "right", cfg.obliquity_amp_deg))
+            mid = w.envelope(_time_at_phase(cfg, w, k + 0.5))
+            weak = (is_left == (cfg.weak_side == "left")) & (cfg.weak_side is not None)
             ic.append(t_ic)
             side.append(np.where(is_left, "left", "right"))
-            env.append(w.envelope(t_ic + STEP_PEAK_FRACTION * cfg.step_s))
-            amp_deg.append(amp)
-        ic_s = np.concatenate([np.zeros(0), *ic])
-        envelope = np.concatenate([np.zeros(0), *env])
-        steps = Steps(ic_s=ic_s, side=np.concatenate([np.zeros(0, "<U5"), *side]),
-                      fc_s=ic_s + 2.0 * FC_STRIDE_FRACTION * cfg.step_s,
-                      drop_deg=np.concatenate([np.zeros(0), *amp_deg]) * envelope, envelope=envelope)
+            fc.append(_time_at_phase(cfg, w, k + 2.0 * FC_STRIDE_FRACTION))
+            env.append(mid)
+            added.append(np.where(weak, cfg.drop_deg * mid, 0.0))
+        cat = lambda parts, dtype=float: np.concatenate([np.zeros(0, dtype), *parts])  # noqa: E731
+        steps = TrueSteps(ic_s=cat(ic), side=cat(side, "<U5"), fc_s=cat(fc), added_drop_deg=cat(added),
+                          envelope=cat(env))
         return segments, steps, *self._cycle_events(start_s, stop_s)
 
-    def _cycle_events(self, start_s: float, stop_s: float) -> tuple[SingleLegStances, Reps]:
+    def _cycle_events(self, start_s: float, stop_s: float) -> tuple[TrueSingleLegStances, TrueReps]:
         cfg = self.config
         cyc = _cycle(cfg)
         empty = np.zeros(0)
-        none_sls = SingleLegStances(empty, empty, np.zeros(0, "<U5"), empty)
-        none_reps = Reps(empty, empty, empty, np.zeros(0, "<U17"), np.zeros(0, "<U5"))
+        none_sls = TrueSingleLegStances(empty, empty, np.zeros(0, "<U5"), empty)
+        none_reps = TrueReps(empty, empty, empty, np.zeros(0, "<U17"), np.zeros(0, "<U5"))
         if cyc is None or stop_s <= self._plan.activity_start_s:
             return none_sls, none_reps
         t0 = self._plan.activity_start_s + cyc.setup_s
@@ -732,8 +901,8 @@ class Simulator:
         if cfg.activity == "single_leg_stance":
             drop = np.where(sgn > 0, _stance_amp_deg(cfg, "left", cfg.sls_drop_deg),
                             _stance_amp_deg(cfg, "right", cfg.sls_drop_deg))
-            return SingleLegStances(begin + cyc.in_s, begin + cyc.in_s + cyc.hold_s, side, drop), none_reps
-        reps = Reps(start_s=begin, bottom_s=begin + cyc.in_s + 0.5 * cyc.hold_s, end_s=end,
+            return TrueSingleLegStances(begin + cyc.in_s, begin + cyc.in_s + cyc.hold_s, side, drop), none_reps
+        reps = TrueReps(start_s=begin, bottom_s=begin + cyc.in_s + 0.5 * cyc.hold_s, end_s=end,
                     kind=np.full(len(rep), cfg.activity, "<U17"), side=side.astype("<U5"))
         return none_sls, reps
 

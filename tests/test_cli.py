@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simtruth import DROP_RESPONSE
 
 
 def pelvio(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -35,9 +36,9 @@ def test_simulate_then_analyze_reports_the_weak_side(tmp_path):
 
     out = pelvio("analyze", str(path), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    row = re.search(r"contralateral pelvic drop \(deg\)\s+([\d.]+)\s+([\d.]+)", out.stdout)
+    row = re.search(r"contralateral pelvic drop \(deg\)\s+(-?[\d.]+)\s+(-?[\d.]+)", out.stdout)
     left, right = float(row[1]), float(row[2])
-    assert right - left == pytest.approx(5.0, abs=1.0)
+    assert right - left == pytest.approx(5.0 * DROP_RESPONSE, abs=1.0)
     assert "stand on your right leg your left pelvis drops" in out.stdout
 
     js = strict_loads(pelvio("analyze", str(path), "--json", cwd=tmp_path).stdout)
@@ -81,7 +82,8 @@ def test_import_csv_from_another_app_then_analyze(tmp_path):
     rec = out.stdout.strip()
     js = strict_loads(pelvio("analyze", rec, "--json", cwd=tmp_path).stdout)
     assert js["metadata"]["source"] == "import" and js["metadata"]["athlete"] == "C3"
-    assert js["sides"]["left"]["drop_deg"] - js["sides"]["right"]["drop_deg"] == pytest.approx(5.0, abs=1.0)
+    assert js["sides"]["left"]["drop_deg"] - js["sides"]["right"]["drop_deg"] == pytest.approx(5.0 * DROP_RESPONSE,
+                                                                                               abs=1.0)
 
 
 def test_trend_lists_sessions_and_unknown_athlete_is_a_plain_error(tmp_path):
@@ -90,7 +92,10 @@ def test_trend_lists_sessions_and_unknown_athlete_is_a_plain_error(tmp_path):
                       cwd=tmp_path).returncode == 0
     out = pelvio("trend", "d4", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("_sim-walk.arrows") == 2 and "-6.0" in out.stdout and "-3.0" in out.stdout
+    assert out.stdout.count("_sim-walk.arrows") == 2
+    # each session's left - right drop (right weakness: negative), oldest first
+    differences = [float(d) for d in re.findall(r"([+-]?\d+\.\d)°\s+\S+\s+\S+_sim-walk\.arrows", out.stdout)]
+    assert differences == pytest.approx([-6.0 * DROP_RESPONSE, -3.0 * DROP_RESPONSE], abs=1.0)
     missing = pelvio("trend", "nobody", cwd=tmp_path)
     assert missing.returncode == 2 and "no recordings of athlete 'nobody'" in missing.stderr
 
