@@ -145,6 +145,10 @@ def athlete_trend(directory: str | Path, athlete: str) -> list[TrendPoint]:
         except PelvioError as e:
             points.append(TrendPoint(info.path, info.start_time_utc, error=str(e)))
             continue
+        if not result.calibration.knows_sides:  # gravity alone: angles, but no left and right to trend
+            points.append(TrendPoint(info.path, info.start_time_utc,
+                                     error=f"no per-side figures: calibrated {result.calibration.describe()}"))
+            continue
         points.append(TrendPoint(info.path, info.start_time_utc, session_values(result)))
     return sorted(points, key=lambda p: (p.start_time_utc is None, p.start_time_utc or datetime.min))
 

@@ -31,9 +31,9 @@ from reliability_support import device_traffic, new_stream
 from test_fuzz_decode import oversize, oversize_effect, truncate
 
 from pelvio.errors import DecodeError
+from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import builtin_profile_names
-from pelvio.sensor.stream import MAX_ACC_MPS2, MAX_GYR_RPS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -32,6 +32,7 @@ METHODS: tuple[str, ...] = ("walk", "tilt", "walking_only", "reused", "gravity_o
 """Guided methods (``walk``, ``tilt``) and the offline fallbacks, best first: ``walking_only`` for
 recordings without a standing phase (imports, sessions started mid-walk), ``reused`` (the athlete's latest
 calibration with the same sensor), ``gravity_only`` (the vertical alone: no walk to find forward)."""
+NOTHING_TO_MEASURE = "the recording holds no samples: record at least 5 s of standing, then 10 steps"
 SIDED_METHODS = frozenset({"walk", "tilt", "walking_only", "reused"})
 """Methods that know left from right; with ``gravity_only`` per-side figures are withheld."""
 INSTRUCTIONS = {
@@ -351,7 +352,7 @@ def solve_gravity_only(acc_mps2: np.ndarray, gyr_rps: np.ndarray, still: np.ndar
     about its medio-lateral axis) or, without movement, from the sensor axis nearest the horizontal.
     Forward/backward and left/right cannot be known: ``knows_sides`` is False."""
     if len(acc_mps2) == 0:
-        raise CalibrationError("the recording holds no samples: record at least 5 s of standing, then 10 steps")
+        raise CalibrationError(NOTHING_TO_MEASURE)
     a = acc_mps2[still] if np.count_nonzero(still) >= 10 else acc_mps2
     up = a.mean(axis=0)
     up /= np.linalg.norm(up)

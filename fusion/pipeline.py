@@ -26,6 +26,7 @@ import numpy as np
 
 from pelvio.errors import CalibrationError
 from pelvio.fusion.calibration import (
+    NOTHING_TO_MEASURE,
     Calibration,
     CalibrationState,
     Calibrator,
@@ -182,6 +183,8 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
     recording with nothing to measure raises ``CalibrationError``.
     """
     rate = batch.sampling_rate_hz
+    if not len(batch):
+        raise CalibrationError(NOTHING_TO_MEASURE)
     g = GapFiller(rate).update(batch)
     still = stillness(g.gyr_rps, g.acc_mps2, rate)
     quat, rest = offline_orientation(g.gyr_rps, g.acc_mps2, rate, backend=backend, hold=g.held,

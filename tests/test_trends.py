@@ -9,12 +9,27 @@ import pytest
 from simtruth import true_side_drops
 
 from pelvio.app.cli import main
-from pelvio.fusion.flags import comparison
 from pelvio.app.record import record_simulation
+from pelvio.app.trends import (
+    DROP,
+    GROWING,
+    SHRINKING,
+    TOO_FEW,
+    UNCHANGED,
+    Metric,
+    SideValue,
+    TrendPoint,
+    UnknownMetricError,
+    athlete_trend,
+    find_metric,
+    metric_trend,
+    metric_trends,
+    metrics,
+    slope_per_session,
+    verdict,
+)
+from pelvio.fusion.flags import comparison
 from pelvio.sensor.sim import SimConfig, simulate
-from pelvio.app.trends import (DROP, GROWING, SHRINKING, TOO_FEW, UNCHANGED, Metric, SideValue, TrendPoint,
-                           UnknownMetricError, athlete_trend, find_metric, metric_trend, metric_trends, metrics,
-                           slope_per_session, verdict)
 
 SLS_DROP = "sls_contralateral_drop_median"
 ZOE = [SimConfig(activity="walk", duration_s=20.0, weak_side="left", drop_deg=drop, seed=seed)
@@ -24,7 +39,8 @@ ZOE = [SimConfig(activity="walk", duration_s=20.0, weak_side="left", drop_deg=dr
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Zoë walks with a left weakness that eases (6, 4, 2°); Ren's right weakness in single-leg stance
-    worsens (1, 3, 5°); A's only session cannot be calibrated; plus someone else and a broken file."""
+    worsens (1, 3, 5°); A's only session is standing, with no left and right to compare (gravity only);
+    plus someone else and a broken file."""
     folder = tmp_path_factory.mktemp("trends")
     for config in ZOE:
         record_simulation(config, folder, athlete="Zoë")
@@ -82,7 +98,7 @@ def test_a_growing_right_weakness_in_single_leg_stance(recordings: Path):
 
 def test_unanalysable_sessions_are_listed_with_the_reason(recordings: Path):
     (point,) = athlete_trend(recordings, "A")
-    assert point.error and "cannot calibrate" in point.error and not point.values
+    assert point.error and "from gravity only" in point.error and not point.values
     assert math.isnan(point.difference(DROP)) and metrics([point]) == []
 
 
@@ -133,7 +149,7 @@ def test_cli_wrong_metric_is_a_one_line_error(recordings: Path, capsys):
 def test_cli_athlete_with_no_analysable_session(recordings: Path, capsys):
     assert main(["trend", "A", "--recordings", str(recordings)]) == 2
     out, err = capsys.readouterr()
-    assert "cannot calibrate" in out and "could be analysed" in err
+    assert "from gravity only" in out and "could be analysed" in err
 
 
 def test_metrics_keep_the_analysis_table_order_whichever_session_has_them():

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.decode import FrameCodec
-from pelvio.sensor.profiles import builtin_profile_names, load_profile
-from pelvio.sensor.sim import Simulator
-from pelvio.sensor.stream import MAX_ACC_MPS2, MAX_GYR_RPS, SensorStream
 from reliability_support import FUZZ, FUZZ_HEAVY, device_traffic, new_stream
 
 from pelvio.errors import DecodeError
+from pelvio.sensor.batch import MAX_ACC_MPS2, MAX_GYR_RPS, ImuBatch
+from pelvio.sensor.decode import FrameCodec
+from pelvio.sensor.profiles import builtin_profile_names, load_profile
+from pelvio.sensor.sim import Simulator
+from pelvio.sensor.stream import SensorStream
 
 PROFILES = builtin_profile_names()
 TRAFFIC = {name: device_traffic(name) for name in PROFILES}
