@@ -245,7 +245,7 @@ def main() -> int:
             s = result.series
             t0 = time.perf_counter()
             yaw = yaw_rate(s.rotation_deg, rate)
-            steps = detect_steps(s.t_s, s.obliquity_deg, s.shift_m, s.acc_prog_mps2, s.valid, rate, yaw_rate_rps=yaw)
+            steps = detect_steps(s, sampling_rate_hz=rate, yaw_rate_rps=yaw)
             timing.append((time.perf_counter() - t0, len(s)))
             events = replace(result, steps=steps).events()  # what ``pelvio analyze --events`` writes
             ic_s = np.array([t for t, _ in events]) + s.t_s[0]

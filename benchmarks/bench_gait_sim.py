@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
+
 from pelvio.fusion.events import GaitEvents, StepDetector, detect_events, earth_signals
 from pelvio.fusion.gait import detect_steps, yaw_rate
 from pelvio.fusion.orientation import offline_orientation
+from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.resample import GapFiller
 from pelvio.fusion.session import analyze
 from pelvio.sensor.sim import SimConfig, simulate
@@ -127,15 +130,15 @@ def speed() -> str:
     cfg = SimConfig(activity="walk", duration_s=60.0, sampling_rate_hz=200.0)
     sim = simulate(cfg)
     s = analyze(SensorStream(sim.profile, cfg.sampling_rate_hz).feed_packets(sim.packets)).series
-    k = 60
-    obl, shift, acc, valid, rot = (np.concatenate([x] * k) for x in (s.obliquity_deg, s.shift_m, s.acc_prog_mps2,
-                                                                       s.valid, s.rotation_deg))
-    t = np.arange(len(obl)) / cfg.sampling_rate_hz
+    long = PelvisSeries.concat([s] * 60)
+    t = np.arange(len(long)) / cfg.sampling_rate_hz
+    long = replace(long, t_s=t)
+    obl, acc, rot = long.obliquity_deg, long.acc_prog_mps2, long.rotation_deg
     yaw = yaw_rate(rot, cfg.sampling_rate_hz)
     acc_up = np.where(np.isnan(obl), 0.0, acc[:, 2])
     cost = {"detect_events": lambda: detect_events(acc_up, yaw, cfg.sampling_rate_hz),
             "yaw_rate": lambda: yaw_rate(rot, cfg.sampling_rate_hz),
-            "detect_steps (with detect_events)": lambda: detect_steps(t, obl, shift, acc, valid, cfg.sampling_rate_hz,
+            "detect_steps (with detect_events)": lambda: detect_steps(long, sampling_rate_hz=cfg.sampling_rate_hz,
                                                                       yaw_rate_rps=yaw)}
     return f"on {len(t)} samples at 200 Hz: " + ", ".join(f"{name} {_best(f) * 1000:.0f} ms" for name, f in cost.items())
 

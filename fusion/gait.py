@@ -14,10 +14,14 @@ weak is kept but marked ambiguous rather than guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pelvio.fusion.events import GaitEvents, detect_events
+
+if TYPE_CHECKING:
+    from pelvio.fusion.pipeline import PelvisSeries
 
 LEFT, RIGHT = "left", "right"
 DROP_PHASE = (0.35, 0.65)
@@ -71,20 +75,16 @@ def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.n
     return np.maximum.reduceat(x, idx)[0::2], np.minimum.reduceat(x, idx)[0::2]
 
 
-def detect_steps(t_s: np.ndarray, obliquity_deg: np.ndarray, shift_m: np.ndarray, acc_prog_mps2: np.ndarray,
-                 valid: np.ndarray, sampling_rate_hz: float, *,
-                 yaw_rate_rps: np.ndarray | None = None, tilt_deg: np.ndarray | None = None,
-                 rotation_deg: np.ndarray | None = None) -> Steps:
+def detect_steps(series: PelvisSeries, *, sampling_rate_hz: float, yaw_rate_rps: np.ndarray | None = None) -> Steps:
     """Steps with side and per-step pelvic metrics; NaN samples (uncalibrated) are never in a step.
 
     ``yaw_rate_rps`` (angular rate about earth-up, e.g. ``yaw_rate(series.rotation_deg, rate)``) adds the
-    yaw cue to the medio-lateral acceleration's vote on the side. With ``tilt_deg`` and ``rotation_deg``
-    each step also gets their ranges.
+    yaw cue to the medio-lateral acceleration's vote on the side.
     """
-    acc_up, yaw, acc_ml = detection_inputs(obliquity_deg, acc_prog_mps2, yaw_rate_rps)
+    acc_up, yaw, acc_ml = detection_inputs(series.obliquity_deg, series.acc_prog_mps2, yaw_rate_rps)
     ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=acc_ml)
-    return steps_from_events(ev, t_s, obliquity_deg, shift_m, ~np.isnan(obliquity_deg), valid,
-                             tilt_deg=tilt_deg, rotation_deg=rotation_deg)
+    return steps_from_events(ev, series.t_s, series.obliquity_deg, series.shift_m, ~np.isnan(series.obliquity_deg),
+                             series.valid, tilt_deg=series.tilt_deg, rotation_deg=series.rotation_deg)
 
 
 def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: np.ndarray | None

@@ -169,8 +169,7 @@ class MovementTracker:
         if m.sum() < 2 * REST_PAD_S * self.sampling_rate_hz:
             return
         s = buf[m]
-        reps = detect_reps(self._exercise, s.t_s, s.tilt_deg, s.obliquity_deg, s.acc_prog_mps2,
-                           self.sampling_rate_hz, shift_m=s.shift_m)
+        reps = detect_reps(s, exercise=self._exercise, sampling_rate_hz=self.sampling_rate_hz)
         ic_s = np.concatenate([self._steps.ic_s, [p[0] for p in self._provisional]])
         reps = reps.without_walking(ic_s)
         counted_end = self._reps[-1][2] if self._reps else -np.inf

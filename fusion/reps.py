@@ -17,6 +17,7 @@ import numpy as np
 from scipy import signal
 
 from pelvio.fusion.pelvis import butter_sos, highpass_double_integral, zero_velocity_double_integral
+from pelvio.fusion.pipeline import PelvisSeries
 
 EXERCISES = ("squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise")
 
@@ -93,21 +94,20 @@ def _displacement_m(acc_mps2: np.ndarray, sampling_rate_hz: float, cutoff_hz: fl
     return highpass_double_integral(acc_mps2, sampling_rate_hz, butter_sos(cutoff_hz, sampling_rate_hz, "highpass"))
 
 
-def detect_reps(exercise: str, t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_deg: np.ndarray,
-                acc_prog_mps2: np.ndarray, sampling_rate_hz: float, *, shift_m: np.ndarray | None = None) -> Reps:
-    """Reps of ``exercise`` (one of ``EXERCISES``) in calibrated series; NaN samples are never in a rep.
+def detect_reps(series: PelvisSeries, *, exercise: str, sampling_rate_hz: float) -> Reps:
+    """Reps of ``exercise`` (one of ``EXERCISES``) in a calibrated series; NaN samples are never in a rep.
 
-    ``acc_prog_mps2`` is the gravity-free acceleration in the progression frame (anterior, left, up).
-    ``shift_m`` is the series' lateral shift: the offline one (zero-velocity updates) holds a shift
-    without ringing, where a high-passed integral overshoots to the other side after every hold and
-    would show a leg raise to the left as a second, phantom raise to the right.
+    Its ``acc_prog_mps2`` is the gravity-free acceleration in the progression frame (anterior, left, up);
+    its lateral shift segments a leg raise: the offline one (zero-velocity updates) holds a shift without
+    ringing, where a high-passed integral overshoots to the other side after every hold and would show a
+    leg raise to the left as a second, phantom raise to the right.
     """
     if exercise not in _SIGNAL:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
+    t_s, tilt_deg, obliquity_deg, acc_prog_mps2 = series.t_s, series.tilt_deg, series.obliquity_deg, series.acc_prog_mps2
     name, prominence = _SIGNAL[exercise]
     signals = segmentation_signals(tilt_deg, acc_prog_mps2, sampling_rate_hz)
-    if shift_m is not None:
-        signals["shift_m"] = np.nan_to_num(shift_m)
+    signals["shift_m"] = np.nan_to_num(series.shift_m)
     signals["abs_shift_m"] = np.abs(signals["shift_m"])
     sig = signals[name]
     fs = sampling_rate_hz

@@ -163,8 +163,7 @@ def _exercise_reps(exercise: str, series: PelvisSeries, steps: Steps, calibratio
     """Reps after the calibration movement, away from walking."""
     after = calibration.walk_s[1] if calibration.method != "walking_only" else 0.0
     m = series.t_s >= after
-    reps = detect_reps(exercise, series.t_s[m], series.tilt_deg[m], series.obliquity_deg[m],
-                       series.acc_prog_mps2[m], rate, shift_m=series.shift_m[m])
+    reps = detect_reps(series[m], exercise=exercise, sampling_rate_hz=rate)
     return reps.without_walking(steps.ic_s)
 
 
@@ -268,11 +267,8 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
                                          acausal_orientation=acausal_orientation, fallback=fallback)
     if progress:
         progress(0.8)
-    steps = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2,
-                         series.valid, rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate),
-                         tilt_deg=series.tilt_deg, rotation_deg=series.rotation_deg)
-    holds = detect_single_leg(series.t_s, series.tilt_deg, series.obliquity_deg, series.rotation_deg,
-                              series.shift_m, series.acc_prog_mps2, rate)
+    steps = detect_steps(series, sampling_rate_hz=rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
+    holds = detect_single_leg(series, sampling_rate_hz=rate)
     result = SessionAnalysis(rate, calibration, series, steps, holds, thresholds=thresholds)
     if exercise is not None:
         result.reps = _exercise_reps(exercise, series, steps, calibration, rate)

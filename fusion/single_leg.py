@@ -22,6 +22,7 @@ import numpy as np
 
 from pelvio.fusion.gait import LEFT, RIGHT
 from pelvio.fusion.pelvis import _runs, zero_velocity_double_integral
+from pelvio.fusion.pipeline import PelvisSeries
 
 STILL_SPEED_MPS = 0.01
 """Lateral shift speed below which the weight is where it will stay (a 5 cm shift peaks near 0.1 m/s)."""
@@ -103,13 +104,14 @@ def steady_stretches(shift_m: np.ndarray, usable: np.ndarray, sampling_rate_hz: 
     return runs[(runs[:, 1] - runs[:, 0]) >= MIN_NEUTRAL_S * fs]
 
 
-def detect_single_leg(t_s: np.ndarray, tilt_deg: np.ndarray, obliquity_deg: np.ndarray, rotation_deg: np.ndarray,
-                      shift_m: np.ndarray, acc_prog_mps2: np.ndarray, sampling_rate_hz: float) -> Holds:
-    """Single-leg holds in calibrated series (offline: needs the steady stretch after each hold).
+def detect_single_leg(series: PelvisSeries, *, sampling_rate_hz: float) -> Holds:
+    """Single-leg holds in a calibrated series (offline: needs the steady stretch after each hold).
 
-    ``obliquity_deg`` is against the calibrated standing neutral (+ = left side up), ``shift_m`` the
-    offline lateral shift (+ = left), ``acc_prog_mps2`` the gravity-free acceleration (anterior, left, up).
+    Its obliquity is against the calibrated standing neutral (+ = left side up), its shift the offline
+    lateral shift (+ = left), its ``acc_prog_mps2`` the gravity-free acceleration (anterior, left, up).
     """
+    t_s, tilt_deg, obliquity_deg, rotation_deg = series.t_s, series.tilt_deg, series.obliquity_deg, series.rotation_deg
+    shift_m, acc_prog_mps2 = series.shift_m, series.acc_prog_mps2
     fs = sampling_rate_hz
     usable = ~np.isnan(obliquity_deg)
     runs = steady_stretches(shift_m, usable, fs)

@@ -36,8 +36,7 @@ def test_live_steps_equal_offline_steps_of_the_same_series(right_weak_walk):
     d = right_weak_walk
     rate = d.batch.sampling_rate_hz
     tracker, series, _ = _live(d.batch)
-    offline = detect_steps(series.t_s, series.obliquity_deg, series.shift_m, series.acc_prog_mps2, series.valid,
-                           rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
+    offline = detect_steps(series, sampling_rate_hz=rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
     per_live, live_steps = tracker.per_step(), tracker.state().sides
     n = int(live_steps["left"]["steps"] + live_steps["right"]["steps"])
     assert n >= 50  # all but the last few seconds' steps, which are not final yet

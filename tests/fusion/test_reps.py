@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.reps import EXERCISES, detect_reps
 from pelvio.fusion.session import analyze
 from pelvio.sensor.sim import SimConfig
@@ -14,8 +15,7 @@ def _reps(decode, exercise, **kw):
     truth = d.sim.truth
     start = next(a for a, _, label in truth.segments if label == exercise)
     m = s.t_s >= start - 0.5
-    reps = detect_reps(exercise, s.t_s[m], s.tilt_deg[m], s.obliquity_deg[m], s.acc_prog_mps2[m],
-                       d.batch.sampling_rate_hz, shift_m=s.shift_m[m])
+    reps = detect_reps(s[m], exercise=exercise, sampling_rate_hz=d.batch.sampling_rate_hz)
     return reps, truth
 
 
@@ -37,7 +37,7 @@ def test_squat_depth_and_shift_to_the_right(decode):
 
 def test_unknown_exercise_is_refused():
     with pytest.raises(ValueError, match="exercise must be one of"):
-        detect_reps("burpee", *[np.zeros(10)] * 3, np.zeros((10, 3)), 100.0)
+        detect_reps(PelvisSeries.empty(), exercise="burpee", sampling_rate_hz=100.0)
 
 
 @pytest.mark.parametrize(("exercise", "depth_m"), [("lunge", 0.30), ("deadlift", 0.10), ("hip_thrust", -0.25)])

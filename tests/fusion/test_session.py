@@ -30,10 +30,14 @@ def test_cadence_ranges_and_regularity_of_a_simulated_walk(walk_left_weak, decod
     assert np.all(np.isfinite(result.steps.rotation_range_deg[steady]))
 
 
-def test_step_ranges_are_nan_without_the_angles(walk_left_weak):
+def test_step_ranges_come_from_the_series_angles(walk_left_weak):
     s = analyze(walk_left_weak.batch).series
-    steps = detect_steps(s.t_s, s.obliquity_deg, s.shift_m, s.acc_prog_mps2, s.valid, walk_left_weak.batch.sampling_rate_hz)
-    assert len(steps) > 50 and np.all(np.isnan(steps.tilt_range_deg)) and np.all(np.isnan(steps.rotation_range_deg))
+    steps = detect_steps(s, sampling_rate_hz=walk_left_weak.batch.sampling_rate_hz)
+    assert len(steps) > 50
+    k = len(steps) // 2
+    inside = (s.t_s >= steps.ic_s[k]) & (s.t_s < steps.end_s[k])  # IC to the next IC, exclusive
+    assert steps.tilt_range_deg[k] == pytest.approx(np.ptp(s.tilt_deg[inside]))
+    assert steps.rotation_range_deg[k] == pytest.approx(np.ptp(s.rotation_deg[inside]))
 
 
 @pytest.mark.parametrize("mount", [Rotation.from_euler("z", 90, degrees=True), Rotation.from_euler("x", 180, degrees=True),

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.session import analyze
 from pelvio.fusion.single_leg import SQUAT, STANCE, detect_single_leg
 from pelvio.sensor.sim import SimConfig, hold_profile
@@ -55,7 +56,10 @@ def _synthetic(down_m: float):
     z = -down_m * dip
     acc = np.zeros((len(t), 3))
     acc[:, 2] = np.gradient(np.gradient(z, 1 / fs), 1 / fs)
-    return detect_single_leg(t, np.zeros_like(t), 2.0 * b, np.zeros_like(t), 0.05 * b, acc, fs)
+    series = PelvisSeries(seq=np.arange(len(t)), t_s=t, tilt_deg=np.zeros_like(t), obliquity_deg=2.0 * b,
+                          rotation_deg=np.zeros_like(t), shift_m=0.05 * b, acc_prog_mps2=acc,
+                          valid=np.ones(len(t), bool), rest=np.zeros(len(t), bool))
+    return detect_single_leg(series, sampling_rate_hz=fs)
 
 
 def test_a_single_leg_squat_is_told_from_a_hold():
