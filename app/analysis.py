@@ -7,9 +7,9 @@ metadata and its folder, which calibration the analysis starts from (fusion read
 from __future__ import annotations
 
 from pelvio.errors import CalibrationError
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.calibration import Calibration
 from pelvio.fusion.flags import DEFAULT_THRESHOLDS, FlagThresholds
-from pelvio.fusion.reps import EXERCISES
 from pelvio.fusion.session import Progress, SessionAnalysis, analyze
 from pelvio.sensor.recording import Recording, earlier_calibration
 

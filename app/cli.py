@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pelvio import __version__
 from pelvio.errors import PelvioError
+from pelvio.exercises import EXERCISES
 
 if TYPE_CHECKING:
     from pelvio.sensor.sim import SimConfig
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="summarise a recording: angles and per-side metrics")
     a.add_argument("file", help="a .arrows recording (or its .json sidecar)")
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
-    a.add_argument("--exercise", choices=["squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise"],
+    a.add_argument("--exercise", choices=EXERCISES,
                    help="count and measure reps of this exercise (default: the one a simulated session names); "
                         "single-leg stance holds are found without naming them")
     a.add_argument("--events", metavar="OUT.csv",
@@ -223,8 +224,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from pelvio.fusion.flags import FlagThresholds
     from pelvio.app.analysis import analyze_recording, named_exercise
+    from pelvio.fusion.flags import FlagThresholds
     from pelvio.sensor.recording import earlier_calibration, read_recording
 
     thresholds = FlagThresholds.parse(args.threshold)
@@ -444,7 +445,6 @@ class _ProgressBar:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from pelvio.app.launch import run_dashboard
-
     from pelvio.sensor.sources import DEFAULT_SPEC, ble_spec, resolve_spec
 
     recordings = Path(args.recordings).resolve()

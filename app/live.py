@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from pelvio.errors import PelvioError, RecordingError
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.calibration import CalibrationState, Method
 from pelvio.fusion.movement import LiveMovement, MovementTracker
 from pelvio.fusion.pipeline import PelvisPipeline
-from pelvio.fusion.reps import EXERCISES
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.recording import RecordingWriter, open_new_recording
 from pelvio.sensor.sources import Source, SourceEnded, open_source

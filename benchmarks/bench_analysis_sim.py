@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from simtruth import true_side_drops  # noqa: E402
 
+from pelvio.exercises import EXERCISES  # noqa: E402
 from pelvio.fusion.flags import Kind, drop_asymmetry  # noqa: E402
-from pelvio.fusion.reps import EXERCISES  # noqa: E402
 from pelvio.fusion.session import analyze  # noqa: E402
 from pelvio.sensor.sim import SimConfig, simulate  # noqa: E402
 from pelvio.sensor.stream import SensorStream  # noqa: E402

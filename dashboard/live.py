@@ -20,12 +20,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from pelvio.app.live import LiveMovement, LiveSession
 from pelvio.conventions import shown, shown_digits
 from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.calibration import CalibrationState
-from pelvio.fusion.reps import EXERCISES
-from pelvio.app.live import LiveMovement, LiveSession
 from pelvio.sensor.sim import ACTIVITIES
 from pelvio.sensor.sources import SourceError, SourceSpec, parse_spec, sim_config
 

@@ -14,7 +14,7 @@ import streamlit as st
 from pelvio.app.analysis import analyze_recording, named_exercise
 from pelvio.dashboard import plots, report, report_pdf, upload
 from pelvio.errors import PelvioError
-from pelvio.fusion.reps import EXERCISES
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.session import SessionAnalysis
 from pelvio.sensor.recording import Recording, RecordingInfo, list_recordings, read_recording
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.events import GaitEvents, StepDetector
 from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, gait_flags
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detection_inputs, steps_from_events, yaw_rate
 from pelvio.fusion.pipeline import PelvisSeries
-from pelvio.fusion.reps import EXERCISES, REST_PAD_S, Reps, detect_reps
+from pelvio.fusion.reps import REST_PAD_S, Reps, detect_reps
 from pelvio.fusion.session import side_medians, steps_per_side
 
 REP_WINDOW_S = 30.0

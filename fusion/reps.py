@@ -16,20 +16,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import signal
 
+from pelvio.exercises import EXERCISES, REGISTRY
 from pelvio.fusion.pelvis import butter_sos, highpass_double_integral, zero_velocity_double_integral
 from pelvio.fusion.pipeline import PelvisSeries
-
-EXERCISES = ("squat", "lunge", "deadlift", "hip_thrust", "lateral_leg_raise")
-
-_SIGNAL = {
-    "squat": ("down_m", 0.08),
-    "lunge": ("down_m", 0.08),
-    "deadlift": ("tilt_deg", 10.0),
-    "hip_thrust": ("posterior_tilt_deg", 10.0),
-    "lateral_leg_raise": ("abs_shift_m", 0.025),
-    # abs_shift_m is |shift_m|: the weight goes over the stance leg, whichever leg is raised
-}
-"""Exercise -> (segmentation signal, minimum prominence in its unit)."""
 
 EDGE_FRACTION = 0.15
 REST_PAD_S = 0.5
@@ -102,10 +91,10 @@ def detect_reps(series: PelvisSeries, *, exercise: str, sampling_rate_hz: float)
     ringing, where a high-passed integral overshoots to the other side after every hold and would show a
     leg raise to the left as a second, phantom raise to the right.
     """
-    if exercise not in _SIGNAL:
+    if exercise not in REGISTRY:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
     t_s, tilt_deg, obliquity_deg, acc_prog_mps2 = series.t_s, series.tilt_deg, series.obliquity_deg, series.acc_prog_mps2
-    name, prominence = _SIGNAL[exercise]
+    name, prominence = REGISTRY[exercise].signal, REGISTRY[exercise].prominence
     signals = segmentation_signals(tilt_deg, acc_prog_mps2, sampling_rate_hz)
     signals["shift_m"] = np.nan_to_num(series.shift_m)
     signals["abs_shift_m"] = np.abs(signals["shift_m"])

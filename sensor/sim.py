@@ -44,14 +44,13 @@ from pelvio.conventions import (
     rotation_from_quat,
     yaw_rotation,
 )
+from pelvio.exercises import EXERCISES, REGISTRY
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import DeviceProfile, load_profile
 
-Activity = Literal["stand", "walk", "squat", "single_leg_stance", "lunge", "deadlift", "hip_thrust",
-                   "lateral_leg_raise"]
-ACTIVITIES: tuple[str, ...] = ("stand", "walk", "squat", "single_leg_stance", "lunge", "deadlift", "hip_thrust",
-                               "lateral_leg_raise")
+ACTIVITIES: tuple[str, ...] = ("stand", "walk", "single_leg_stance", *EXERCISES)
+"""What the simulator can do: stand, walk, hold single-leg stances, and every exercise of the registry."""
 SIDES: tuple[str, ...] = ("left", "right")
 
 ROTATION_STEP_S = 2e-5
@@ -74,8 +73,6 @@ HEEL_JOLT_SIGMA_S = 0.05
 ~65 ms at half height, ~1.5-3 m/s^2 above the step's slow oscillation (the median IC-locked vertical acceleration
 of the Mobilise-D lab walks against INDIP contacts). Its position term is a 4 mm dip; its jerk (41 m/s^3 at most)
 stays within what test_sim allows."""
-HIP_THRUST_SETUP_S = 4.0
-"""Time to get from standing onto the bench before the first hip thrust."""
 
 # Fitted by benchmarks/fit_sim.py to the shared real walks (Mobilise-D HA/001 and HA/002, lower-back IMU): 19
 # straight strides cut at the INDIP contacts, Pelvio's own angles. Half peak-to-peak rotation 3.50 deg (max at
@@ -136,7 +133,7 @@ _SWAY_AMP = np.array([0.3, 0.3, 0.3, 0.003, 0.003, 0.001])
 class SimConfig:
     """Everything that defines a simulated session; same config and seed -> identical bytes."""
 
-    activity: Activity = "walk"
+    activity: str = "walk"
     duration_s: float | None = 60.0
     """Session length; ``None`` = endless (the activity loops forever after the prelude)."""
     sampling_rate_hz: float = 100.0
@@ -510,33 +507,84 @@ class _Cycle:
 
 
 def _cycle(cfg: SimConfig) -> _Cycle | None:
-    if cfg.activity == "squat":
-        return _Cycle(0.0, 1.5, 0.5, 1.5, 1.5, alternate=False)
-    if cfg.activity == "lunge":
-        return _Cycle(0.0, 1.2, 0.6, 1.2, 1.5, alternate=True)
     if cfg.activity == "single_leg_stance":
         return _Cycle(1.0, 1.0, cfg.sls_hold_s, 1.0, 0.0, alternate=True)
-    if cfg.activity == "deadlift":
-        return _Cycle(0.0, 1.5, 0.3, 1.5, 1.5, alternate=False)
-    if cfg.activity == "hip_thrust":
-        return _Cycle(0.0, 1.0, 1.0, 1.2, 1.0, alternate=False, setup_s=HIP_THRUST_SETUP_S)
-    if cfg.activity == "lateral_leg_raise":
-        return _Cycle(0.5, 1.0, 0.5, 1.0, 0.5, alternate=True)
+    if (e := REGISTRY.get(cfg.activity)) is not None:
+        return _Cycle(e.lead_s, e.in_s, e.hold_s, e.out_s, e.rest_s, alternate=e.side == "alternate",
+                      setup_s=e.setup_s)
     return None
 
 
-def _rep_side(cfg: SimConfig, rep: np.ndarray) -> np.ndarray:
-    """+1 for left, -1 for right: alternating reps start on the left; a squat's side is its shift side.
+def _rep_side(cfg: SimConfig, cyc: _Cycle, rep: np.ndarray) -> np.ndarray:
+    """+1 for left, -1 for right: alternating reps start on the left; a bilateral lift's side is its shift side.
 
     The side is the leg that moves: the lead leg of a lunge, the raised leg of a lateral leg raise.
     """
-    if cfg.activity in ("squat", "deadlift", "hip_thrust"):
+    if not cyc.alternate:
         return np.full(rep.shape, {"left": 1.0, "right": -1.0, None: 0.0}[cfg.shift_side])
     return np.where(np.mod(rep, 2.0) == 0.0, 1.0, -1.0)
 
 
+@dataclass(frozen=True)
+class _RepMotion:
+    """What one rep's pose is made of: its profile ``b`` (0 at rest, 1 at the bottom), the rep's side ``sgn``
+    (+1 left), the single-leg drop of that side, and the one-off ``setup`` (0 -> 1) into the position."""
+
+    b: np.ndarray
+    sgn: np.ndarray
+    drop: np.ndarray
+    setup: np.ndarray
+
+
+def _squat_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    pose[:, 2] = cfg.squat_tilt_deg * m.b
+    pose[:, 3] = -0.12 * m.b
+    pose[:, 4] = m.sgn * cfg.shift_cm / 100.0 * m.b
+    pose[:, 5] = -cfg.squat_depth_m * m.b
+
+
+def _lunge_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    pose[:, 0] = -3.0 * m.sgn * m.b
+    pose[:, 1] = m.drop * m.b
+    pose[:, 2] = 5.0 * m.b
+    pose[:, 3] = 0.4 * m.b
+    pose[:, 4] = 0.01 * m.sgn * m.b
+    pose[:, 5] = -cfg.lunge_depth_m * m.b
+
+
+def _deadlift_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    pose[:, 2] = cfg.deadlift_tilt_deg * m.b
+    pose[:, 3] = -0.15 * m.b
+    pose[:, 4] = m.sgn * cfg.shift_cm / 100.0 * m.b
+    pose[:, 5] = -0.10 * m.b
+
+
+def _hip_thrust_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    pose[:, 2] = -45.0 * m.setup - 40.0 * m.b  # supine on a bench; hips extend to a posterior tilt
+    pose[:, 3] = -0.3 * m.setup
+    pose[:, 4] = m.sgn * cfg.shift_cm / 100.0 * m.b
+    pose[:, 5] = -0.55 * m.setup + cfg.hip_thrust_rise_m * m.b
+
+
+def _lateral_leg_raise_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    stance_left = m.sgn < 0  # the raised leg is the rep's side; the other leg carries the weight
+    extra = np.where(stance_left, cfg.drop_deg * (cfg.weak_side == "left"), cfg.drop_deg * (cfg.weak_side == "right"))
+    pose[:, 1] = m.sgn * (cfg.leg_raise_hike_deg - extra) * m.b
+    pose[:, 4] = -m.sgn * cfg.sls_shift_m * m.b
+
+
+def _single_leg_stance_pose(cfg: SimConfig, m: _RepMotion, pose: np.ndarray) -> None:
+    pose[:, 1] = m.drop * m.b
+    pose[:, 4] = cfg.sls_shift_m * m.sgn * m.b
+
+
+EXERCISE_POSES = {"squat": _squat_pose, "lunge": _lunge_pose, "deadlift": _deadlift_pose,
+                  "hip_thrust": _hip_thrust_pose, "lateral_leg_raise": _lateral_leg_raise_pose}
+"""Each registry exercise's simulated pose (rotation, obliquity, tilt in deg; x, y, z in m) over a rep."""
+
+
 def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
-    """(N, 6) pose of the looping exercises (squat, lunge, single-leg stance); zero before they start."""
+    """(N, 6) pose of the looping activities (the exercises, single-leg stance); zero before they start."""
     cyc = _cycle(cfg)
     pose = np.zeros((len(t), 6))
     if cyc is None:
@@ -544,42 +592,13 @@ def _activity_pose(cfg: SimConfig, plan: _Plan, t: np.ndarray) -> np.ndarray:
     tau = t - plan.activity_start_s - cyc.setup_s
     rep = np.floor(tau / cyc.period_s)
     b = hold_profile(tau - rep * cyc.period_s - cyc.lead_s, cyc.in_s, cyc.hold_s, cyc.out_s) * (tau >= 0)
-    sgn = _rep_side(cfg, rep)
+    sgn = _rep_side(cfg, cyc, rep)
     amp_l = _stance_amp_deg(cfg, "left", cfg.sls_drop_deg)
     amp_r = _stance_amp_deg(cfg, "right", cfg.sls_drop_deg)
-    drop = np.where(sgn > 0, amp_l, -amp_r)
-    if cfg.activity == "squat":
-        pose[:, 2] = cfg.squat_tilt_deg * b
-        pose[:, 3] = -0.12 * b
-        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
-        pose[:, 5] = -cfg.squat_depth_m * b
-    elif cfg.activity == "lunge":
-        pose[:, 0] = -3.0 * sgn * b
-        pose[:, 1] = drop * b
-        pose[:, 2] = 5.0 * b
-        pose[:, 3] = 0.4 * b
-        pose[:, 4] = 0.01 * sgn * b
-        pose[:, 5] = -cfg.lunge_depth_m * b
-    elif cfg.activity == "deadlift":
-        pose[:, 2] = cfg.deadlift_tilt_deg * b
-        pose[:, 3] = -0.15 * b
-        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
-        pose[:, 5] = -0.10 * b
-    elif cfg.activity == "hip_thrust":
-        setup = smootherstep(np.clip((t - plan.activity_start_s) / cyc.setup_s, 0.0, 1.0))
-        pose[:, 2] = -45.0 * setup - 40.0 * b  # supine on a bench; hips extend to a posterior tilt
-        pose[:, 3] = -0.3 * setup
-        pose[:, 4] = sgn * cfg.shift_cm / 100.0 * b
-        pose[:, 5] = -0.55 * setup + cfg.hip_thrust_rise_m * b
-    elif cfg.activity == "lateral_leg_raise":
-        stance_left = sgn < 0  # the raised leg is the rep's side; the other leg carries the weight
-        extra = np.where(stance_left, cfg.drop_deg * (cfg.weak_side == "left"),
-                         cfg.drop_deg * (cfg.weak_side == "right"))
-        pose[:, 1] = sgn * (cfg.leg_raise_hike_deg - extra) * b
-        pose[:, 4] = -sgn * cfg.sls_shift_m * b
-    else:
-        pose[:, 1] = drop * b
-        pose[:, 4] = cfg.sls_shift_m * sgn * b
+    setup = smootherstep(np.clip((t - plan.activity_start_s) / cyc.setup_s, 0.0, 1.0)) if cyc.setup_s else \
+        np.zeros(len(t))
+    motion = _RepMotion(b, sgn, np.where(sgn > 0, amp_l, -amp_r), setup)
+    EXERCISE_POSES.get(cfg.activity, _single_leg_stance_pose)(cfg, motion, pose)
     return pose
 
 
@@ -896,7 +915,7 @@ class Simulator:
         end = begin + cyc.in_s + cyc.hold_s + cyc.out_s
         keep = (end > start_s) & (begin < stop_s)
         rep, begin, end = rep[keep], begin[keep], end[keep]
-        sgn = _rep_side(cfg, rep)
+        sgn = _rep_side(cfg, cyc, rep)
         side = np.where(sgn > 0, "left", np.where(sgn < 0, "right", ""))
         if cfg.activity == "single_leg_stance":
             drop = np.where(sgn > 0, _stance_amp_deg(cfg, "left", cfg.sls_drop_deg),

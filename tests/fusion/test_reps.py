@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from pelvio.exercises import EXERCISES
 from pelvio.fusion.pipeline import PelvisSeries
-from pelvio.fusion.reps import EXERCISES, detect_reps
+from pelvio.fusion.reps import detect_reps
 from pelvio.fusion.session import analyze
 from pelvio.sensor.sim import SimConfig
 
