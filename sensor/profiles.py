@@ -289,7 +289,11 @@ class DeviceProfile:
             raise ProfileError(
                 f"{self.id} streams at {', '.join(f'{r:g}' for r in self.rate.supported_hz)} Hz, not {hz:g} Hz"
             )
-        writes = [(self.rate.characteristic, self.rate.commands[hz])] if self.rate.commands else []
+        writes: list[tuple[str, bytes]] = []
+        if self.rate.commands:
+            if self.rate.characteristic is None:
+                raise ProfileError(f"{self.id}: rate commands need a characteristic to be written to")
+            writes.append((self.rate.characteristic, self.rate.commands[hz]))
         return tuple(writes) + tuple(c.at(hz) for c in self.start)
 
     @classmethod
@@ -338,7 +342,8 @@ class _Table:
     def __init__(self, data: Any, path: str, source: str) -> None:
         if not isinstance(data, dict):
             raise ProfileError(f"{source}: '{path}' must be a table")
-        self.data, self.path, self.source, self.used = data, path, source, set()
+        self.data, self.path, self.source = data, path, source
+        self.used: set[str] = set()
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -358,9 +363,8 @@ class _Table:
             )
         return value
 
-    def number(self, key: str, default: Any = ...) -> float:
-        value = self.get(key, (int, float), default)
-        return value if value is None else float(value)
+    def number(self, key: str) -> float:
+        return float(self.get(key, (int, float)))
 
     def sub(self, key: str) -> _Table:
         self.used.add(key)
@@ -389,13 +393,17 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _uuid(t: _Table, key: str, optional: bool = False) -> str | None:
-    value = t.get(key, str, None if optional else ...)
-    if value is None:
-        return None
+def _uuid(t: _Table, key: str) -> str:
+    """A required 128-bit UUID, lower case."""
+    value: str = t.get(key, str)
     if not _UUID128.match(value.lower()):
         raise t.fail(key, f"must be a full 128-bit UUID like 0000ffe4-0000-1000-8000-00805f9a34fb, got {value!r}")
     return value.lower()
+
+
+def _optional_uuid(t: _Table, key: str) -> str | None:
+    """A 128-bit UUID, lower case, or None when the key is absent."""
+    return _uuid(t, key) if key in t.data else None
 
 
 def _hex(t: _Table, key: str, value: str) -> bytes:
@@ -439,8 +447,8 @@ def _parse_profile(data: dict, source: str) -> DeviceProfile:
         raise top.fail("advertised_names", "must be a list of strings")
 
     g = top.sub("gatt")
-    gatt = GattSpec(service=_uuid(g, "service"), notify=_uuid(g, "notify"), write=_uuid(g, "write", True),
-                    response=_uuid(g, "response", True))
+    gatt = GattSpec(service=_uuid(g, "service"), notify=_uuid(g, "notify"), write=_optional_uuid(g, "write"),
+                    response=_optional_uuid(g, "response"))
     g.done()
 
     start = tuple(_parse_command(c) for c in top.subs("start", required=False))
@@ -470,7 +478,7 @@ def _parse_rate(r: _Table, gatt: GattSpec, start: tuple[Command, ...], stop: tup
     if not _is_rate(default_hz):
         raise r.fail("default_hz", f"must be above 0 and up to {MAX_RATE_HZ:g} Hz, got {default_hz}")
     commands = _rate_table(r, "commands") if "commands" in r.data else {}
-    characteristic = _uuid(r, "characteristic", True) or gatt.write
+    characteristic = _optional_uuid(r, "characteristic") or gatt.write
     if commands and characteristic is None:
         raise r.fail("commands", "need 'rate.characteristic' or 'gatt.write' to be written to")
     listed = r.get("supported_hz", list, None)
@@ -493,13 +501,18 @@ def _is_rate(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_RATE_HZ
 
 
-def _int_at_least(t: _Table, key: str, lowest: int, default: Any = ...) -> int | None:
-    """An integer key checked against its own bound before any rule that relates it to other keys, so a
+def _int_at_least(t: _Table, key: str, lowest: int) -> int:
+    """A required integer key checked against its own bound before any rule that relates it to other keys, so a
     broken value is blamed on its own key."""
-    value = t.get(key, int, default)
-    if value is not None and value < lowest:
+    value: int = t.get(key, int)
+    if value < lowest:
         raise t.fail(key, f"must be at least {lowest}, got {value}")
     return value
+
+
+def _optional_int_at_least(t: _Table, key: str, lowest: int) -> int | None:
+    """``_int_at_least``, or None when the key is absent."""
+    return _int_at_least(t, key, lowest) if key in t.data else None
 
 
 def _parse_field(t: _Table, *, min_offset: int, limit: int | None, where: str) -> FieldSpec:
@@ -580,7 +593,7 @@ def _parse_frame(f: _Table) -> FrameLayout:
     elif kind == "fixed_payload":
         header = _int_at_least(f, "header_length", 0)
         stride = _int_at_least(f, "sample_length", 1)
-        samples = _int_at_least(f, "samples", 1, None)
+        samples = _optional_int_at_least(f, "samples", 1)
         count = None
         if "count" in f.data:
             c = f.sub("count")
