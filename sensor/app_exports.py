@@ -10,7 +10,7 @@ tests/data/imports/README.md and docs/imports.md. Anything else with columns lik
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,7 +166,7 @@ def _one_device(table: Table) -> None:
                              "export the one on the sacrum on its own")
 
 
-def _axis_columns(table: Table, pattern: re.Pattern, what: str, exclude: list[int] = (),
+def _axis_columns(table: Table, pattern: re.Pattern, what: str, exclude: Sequence[int] = (),
                   required: bool = False) -> list[int] | None:
     """x, y, z columns whose name (unit removed) matches ``pattern``; None if there are none at all."""
     found: dict[str, list[int]] = {"x": [], "y": [], "z": []}
@@ -213,7 +213,8 @@ def _time_column(table: Table, name: str | None) -> int | None:
     # A named unit first, then the device's own clock (WitMotion's "Chip Time()" over the PC's "Time").
     hits.sort(key=lambda i: (split_unit(table.header[i])[1] not in TIME_UNITS, "chip" not in table.header[i].lower()))
     usable = [i for i in hits if is_time_cell(table.rows[0][i] if i < len(table.rows[0]) else "", table.delimiter)]
-    return (usable or hits or [None])[0]
+    candidates = usable or hits
+    return candidates[0] if candidates else None
 
 
 def _phyphox_clocks(tables: list[Table]) -> dict[str, float]:
@@ -368,11 +369,11 @@ def _sensor_logger(tables: list[Table], export: Export) -> list[Table]:
     platform, standard = _sensor_logger_platform(meta[0]) if meta else (None, False)
 
     def stream(kind: str, table: Table, values: np.ndarray, unit: str, t: np.ndarray | None = None) -> Stream:
-        return Stream(kind, values, unit, numbers(table, [table.column("time")])[:, 0] if t is None else t, "ns",
+        return Stream(kind, values, unit, numbers(table, [table.required_column("time")])[:, 0] if t is None else t, "ns",
                       "column 'time'", table, "Sensor Logger documentation")
 
     def xyz(table: Table) -> np.ndarray:
-        return numbers(table, [table.column(a) for a in "xyz"])
+        return numbers(table, [table.required_column(a) for a in "xyz"])
 
     def sign() -> float:
         if platform is None:
@@ -386,8 +387,8 @@ def _sensor_logger(tables: list[Table], export: Export) -> list[Table]:
         found.append(stream("acc", by["totalacceleration"], xyz(by["totalacceleration"]), "m/s^2"))
     elif "accelerometer" in by and "gravity" in by:
         acc, grav = by["accelerometer"], by["gravity"]
-        t_acc = numbers(acc, [acc.column("time")])[:, 0]
-        t_grav = numbers(grav, [grav.column("time")])[:, 0]
+        t_acc = numbers(acc, [acc.required_column("time")])[:, 0]
+        t_grav = numbers(grav, [grav.required_column("time")])[:, 0]
         g = xyz(grav)
         g_at = g if np.array_equal(t_acc, t_grav) else np.column_stack(
             [np.interp(t_acc, t_grav, g[:, k]) for k in range(3)])

@@ -88,6 +88,13 @@ class Table:
         wanted = {n.lower() for n in names}
         return next((i for i, h in enumerate(self.header) if h.lower() in wanted), None)
 
+    def required_column(self, *names: str) -> int:
+        """``column`` for a column the format always has: a table without it is refused, naming the column."""
+        col = self.column(*names)
+        if col is None:
+            raise CsvImportError(f"{self.name}: no column named {names[0]!r} (columns: {', '.join(self.header)})")
+        return col
+
 
 def read_sources(paths: Sequence[str | Path]) -> list[Source]:
     """The text files named on the command line, each zip opened into its CSV/TXT members."""

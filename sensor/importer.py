@@ -188,8 +188,12 @@ def _resolve_unit(stream: Stream, option: str, notes: list[str]) -> str:
 def _check_plausible(name: str, lines: np.ndarray, acc: np.ndarray | None, gyr: np.ndarray | None, acc_unit: str,
                      gyr_unit: str) -> None:
     """Refuse values no IMU can measure, naming the line and the unit options (the usual cause)."""
-    a = acc if acc is not None else np.zeros((len(gyr), 3))
-    g = gyr if gyr is not None else np.zeros((len(acc), 3))
+    if acc is not None:
+        a, g = acc, (gyr if gyr is not None else np.zeros((len(acc), 3)))
+    elif gyr is not None:
+        a, g = np.zeros((len(gyr), 3)), gyr
+    else:
+        raise CsvImportError(f"{name}: no accelerometer or gyroscope values to check")
     ok = plausible(a, g)
     if ok.all():
         return
