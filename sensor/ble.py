@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self
@@ -34,7 +34,7 @@ from pelvio.errors import SensorConnectionError, SensorUnavailableError
 from pelvio.sensor.profiles import DeviceProfile, builtin_profile_names, load_profile
 
 if TYPE_CHECKING:
-    from bleak import BleakClient
+    from bleak import BleakClient, BleakScanner
     from bleak.backends.client import BaseBleakClient
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
@@ -130,6 +130,12 @@ def match_profile(name: str | None, service_uuids: Iterable[str],
     return None
 
 
+def _scanner_args(backend: type[BaseBleakScanner] | None) -> BleakScanner.ExtraArgs:
+    """``backend=`` for bleak's scanner calls: given only when chosen (their typed keywords take no None;
+    left out, bleak picks the platform's backend, as None does)."""
+    return {} if backend is None else {"backend": backend}
+
+
 async def scan(timeout_s: float = 5.0, *, profiles: dict[str, DeviceProfile] | None = None,
                scanner_backend: type[BaseBleakScanner] | None = None) -> list[FoundSensor]:
     """Supported sensors advertising nearby, strongest signal first."""
@@ -137,7 +143,7 @@ async def scan(timeout_s: float = 5.0, *, profiles: dict[str, DeviceProfile] | N
 
     profiles = shipped_profiles() if profiles is None else profiles
     with bluetooth_errors():
-        seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True, backend=scanner_backend)
+        seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True, **_scanner_args(scanner_backend))
     found = []
     for device, adv in seen.values():
         stem = match_profile(adv.local_name or device.name, adv.service_uuids, profiles)
@@ -265,7 +271,7 @@ class BleSource:
         client_backend: type[BaseBleakClient] | None = None,
         retry: RetryPolicy | None = None,
         queue_size: int = 8192,
-        alongside: Callable[[], Awaitable[None]] | None = None,
+        alongside: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.profile = profile
         self.address = address
@@ -465,7 +471,7 @@ class BleSource:
         self._misses += 1  # until the scan finds it (a scan that fails finds nothing either)
         with bluetooth_errors():
             device = await BleakScanner.find_device_by_filter(
-                self._wanted, timeout=self.retry.scan_timeout_s, backend=self.scanner_backend)
+                self._wanted, timeout=self.retry.scan_timeout_s, **_scanner_args(self.scanner_backend))
         if device is None:
             what = self.address or f"a {self.profile.name}"
             raise SensorConnectionError(f"{what} is not advertising (is it on and in range?)")

@@ -166,8 +166,9 @@ class SyncFrameCodec(FrameCodec):
     kind = "sync_frames"
     layout: SyncFrames
 
-    def __init__(self, profile: DeviceProfile, **kwargs: object) -> None:
-        super().__init__(profile, **kwargs)
+    def __init__(self, profile: DeviceProfile, *, streaming: bool = False,
+                 sampling_rate_hz: float | None = None) -> None:
+        super().__init__(profile, streaming=streaming, sampling_rate_hz=sampling_rate_hz)
         self._carry = b""
 
     def decode(self, payload: bytes) -> Decoded:
@@ -383,8 +384,9 @@ class PolarPmdCodec(_TimestampedCodec):
     SETTING_RANGE: ClassVar[int] = 2
     SETTING_FACTOR: ClassVar[int] = 5
 
-    def __init__(self, profile: DeviceProfile, **kwargs: object) -> None:
-        super().__init__(profile, **kwargs)
+    def __init__(self, profile: DeviceProfile, *, streaming: bool = False,
+                 sampling_rate_hz: float | None = None) -> None:
+        super().__init__(profile, streaming=streaming, sampling_rate_hz=sampling_rate_hz)
         self.factors: dict[int, float] = {}
         """Measurement type -> FACTOR from its start response (1.0 until one arrives)."""
         self._previous_s: dict[int, float] = {}

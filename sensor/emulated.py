@@ -40,7 +40,7 @@ from bleak.exc import BleakError
 from bleak.uuids import normalize_uuid_str
 from bumble import gatt_client
 from bumble.controller import Controller
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration, Peer
 from bumble.gatt import (
     GATT_BATTERY_LEVEL_CHARACTERISTIC,
@@ -55,7 +55,7 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from pelvio.sensor.ble import BleSource, RetryPolicy, start_writes, stop_writes, subscriptions
-from pelvio.sensor.profiles import load_profile
+from pelvio.sensor.profiles import SyncFrames, load_profile
 from pelvio.sensor.sim import SimConfig, Simulator
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class BumbleClient(BaseBleakClient):
             connection.remove_listener(Connection.EVENT_DISCONNECTION, self._on_disconnection)
             try:
                 await connection.disconnect()
-            except Exception as exc:  # already gone: nothing to undo
+            except BaseBumbleError as exc:  # already gone (bumble says so): nothing to undo
                 log.debug("disconnect from %s: %s", self.address, exc)
         self._peer = None
         await self._release()
@@ -599,7 +599,7 @@ class EmulatedSensor:
             arrived = [await self._notify(payload) for payload in notes]
         if all(a.all() for a in arrived):
             self.log.intact_frames += self._sim.samples_per_packet
-        elif getattr(self.profile.frame, "sync", None):  # sync frames survive a cut whole up to it
+        elif isinstance(self.profile.frame, SyncFrames):  # sync frames survive a cut whole up to it
             length = self.profile.frame.length
             (hit,) = arrived
             self.log.intact_frames += int(hit[: len(hit) // length * length].reshape(-1, length).all(axis=1).sum())

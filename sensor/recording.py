@@ -877,7 +877,8 @@ GUIDED_CALIBRATIONS = ("walk", "tilt", "walking_only")
 
 def sensor_identity(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     """(profile, address or name) of the sensor a recording came from; None when unknown (imports)."""
-    device = metadata.get("device") if isinstance(metadata.get("device"), Mapping) else {}
+    raw = metadata.get("device")
+    device: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     key = str(device.get("address") or device.get("name") or "")
     if not key or str(metadata.get("source") or "") == "import":
         return None

@@ -88,9 +88,9 @@ class ArrivalClock:
         t_ref, m_ref = self._line
         return m_ref + self._slope * (arrival_s - t_ref)
 
-    def _close_window(self) -> int:
+    def _close_window(self, window: list[float]) -> int:
         """Store the closed window's least offset; if it stands clear above the envelope, samples were lost."""
-        _, t_min, m_min, _ = self._window
+        _, t_min, m_min, _ = window
         self._window = None
         floor = self._floor(t_min)
         lost = 0
@@ -121,7 +121,7 @@ class ArrivalClock:
         lost = 0
         w = self._window
         if w is not None and arrival_s >= w[0] + self.window_s and w[3] >= self.min_window_packets:
-            lost += self._close_window()
+            lost += self._close_window(w)
         offset_s = arrival_s - (self.next_seq + n - 1) / self.rate
         floor = self._floor(arrival_s)
         if floor is None:  # before the first window closes: the least offset so far (a reconnect may come first)
