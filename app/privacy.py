@@ -45,7 +45,7 @@ def plan_forget(directory: str | Path, athlete: str) -> ForgetPlan:
 def forget(plan: ForgetPlan) -> list[Path]:
     """Delete the planned files; returns those deleted. Stops with a ``PelvioError`` naming the file
     that could not be deleted (the ones before it are gone)."""
-    deleted = []
+    deleted: list[Path] = []
     for path in plan.files:
         try:
             path.unlink()

@@ -17,6 +17,7 @@ from importlib.resources import files
 from typing import Any
 
 from fpdf import FPDF, FontFace
+from fpdf.util import Padding
 
 from pelvio.dashboard import plots, report
 from pelvio.fusion.session import SessionAnalysis
@@ -95,8 +96,8 @@ class _Page(FPDF):
         self.set_fill_color(FLAG_FILL if concern else NOTE_FILL)
         top = self.get_y()
         self.set_x(self.l_margin + 2.5)
-        self.multi_cell(0, BODY_PT * 0.45, text, align="L", fill=True, padding=(1.2, 2.0),
-                        new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, BODY_PT * 0.45, text, align="L", fill=True,
+                        padding=Padding(top=1.2, right=2.0, bottom=1.2, left=2.0), new_x="LMARGIN", new_y="NEXT")
         self.set_fill_color(plots.RIGHT_COLOR if concern else GREY)
         self.rect(self.l_margin, top, 1.2, self.get_y() - top, style="F")
         self.set_fill_color(255)

@@ -53,7 +53,7 @@ def _pick(recordings_dir: Path) -> Path | None:
         st.info(f"No recordings in `{recordings_dir}` yet. Record one in the live view, or upload one.")
         return None
     labels = {info.path: _label(info) for info in infos}
-    return st.selectbox("Recording", list(labels), format_func=labels.get, key="review_path")
+    return st.selectbox("Recording", list(labels), format_func=labels.__getitem__, key="review_path")
 
 
 def _uploaded() -> tuple[Path, str] | None:

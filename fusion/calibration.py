@@ -128,7 +128,7 @@ class Calibration:
             raise CalibrationError("stored calibration axes are not a rotation matrix")
         if method not in METHODS:
             raise CalibrationError(f"stored calibration method {method!r} is not one of {', '.join(METHODS)}")
-        return cls(axes, *parts, method=method, anatomical_tilt_offset_deg=offset)  # type: ignore[arg-type]
+        return cls(axes, *parts, method=method, anatomical_tilt_offset_deg=offset)
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz:
     forward = np.einsum("nji,j->ni", r_es[window], forward_earth).mean(axis=0)
     seconds = (start / sampling_rate_hz, (start + n) / sampling_rate_hz)
     return Calibration(_axes(up, forward), quality * abs(exchange), (np.nan, np.nan), seconds,
-                       start + n - 1, method="walking_only")  # type: ignore[arg-type]
+                       start + n - 1, method="walking_only")
 
 
 def solve_gravity_only(acc_mps2: np.ndarray, gyr_rps: np.ndarray, still: np.ndarray) -> Calibration:
@@ -362,7 +362,7 @@ def solve_gravity_only(acc_mps2: np.ndarray, gyr_rps: np.ndarray, still: np.ndar
     side = side - side.dot(up) * up
     forward = np.cross(side, up)
     return Calibration(_axes(up, forward), 0.0, (np.nan, np.nan), (np.nan, np.nan), 0,
-                       method="gravity_only")  # type: ignore[arg-type]
+                       method="gravity_only")
 
 
 def solve_tilt_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, gyr_rps: np.ndarray, sampling_rate_hz: float,

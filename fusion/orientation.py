@@ -13,7 +13,7 @@ throw away the heading and the gyro-bias estimate the filter has learned.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
 import numpy as np
 from vqf import VQF, offlineVQF
@@ -267,6 +267,14 @@ def _fed_runs(hold: np.ndarray | None, n: int) -> list[tuple[int, int]]:
     fed = np.concatenate([[False], ~hold, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(fed))
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+@overload
+def _hold_forward(quat: np.ndarray, hold: np.ndarray | None, before: np.ndarray) -> np.ndarray: ...
+
+
+@overload
+def _hold_forward(quat: np.ndarray, hold: np.ndarray | None, before: None = None) -> np.ndarray | None: ...
 
 
 def _hold_forward(quat: np.ndarray, hold: np.ndarray | None,
