@@ -59,7 +59,8 @@ class FlagThresholds:
     def parse(cls, items: list[str]) -> FlagThresholds:
         """Defaults changed by ``name=value`` strings (the CLI's ``--threshold``); one clear error otherwise."""
         known = {f.name: f.type for f in fields(cls)}
-        changes: dict[str, float | int] = {}
+        floats: dict[str, float] = {}
+        counts: dict[str, int] = {}
         for item in items:
             name, sep, text = item.partition("=")
             name = name.strip().replace("-", "_")
@@ -72,9 +73,14 @@ class FlagThresholds:
             if known[name] == "int":
                 if value != int(value):
                     raise ThresholdError(f"threshold {name} must be a whole number, got {text!r}")
-                value = int(value)
-            changes[name] = value
-        return replace(cls(), **changes)
+                counts[name] = int(value)
+            else:
+                floats[name] = value
+        defaults = cls()
+        # The int fields by name, so the type checker can tell the float changes go to float fields only.
+        return replace(defaults, **floats,
+                       min_steps_per_side=counts.get("min_steps_per_side", defaults.min_steps_per_side),
+                       bootstrap_resamples=counts.get("bootstrap_resamples", defaults.bootstrap_resamples))
 
 
 DEFAULT_THRESHOLDS = FlagThresholds()
