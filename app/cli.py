@@ -17,6 +17,7 @@ from pelvio.errors import PelvioError
 from pelvio.exercises import EXERCISES
 
 if TYPE_CHECKING:
+    from pelvio.fusion.flags import SideRow
     from pelvio.sensor.sim import SimConfig
 
 DEFAULT_RECORDINGS = "recordings"
@@ -383,7 +384,7 @@ def format_report(path: str, meta: dict, result) -> str:
     return "\n".join(lines)
 
 
-def _side_table(title: str, rows: list[dict]) -> list[str]:
+def _side_table(title: str, rows: list[SideRow]) -> list[str]:
     """A left/right table with symmetry index (L-R over their mean, %) and ratio (L/R); nothing without rows."""
     from pelvio.conventions import RATIO_DIGITS, SI_DIGITS, shown, shown_digits
 
@@ -391,12 +392,11 @@ def _side_table(title: str, rows: list[dict]) -> list[str]:
         return []
     lines = ["", f"{title:<40}{'left':>8}{'right':>8}{'SI %':>8}{'L/R':>7}"]
     for row in rows:
-        label = f"{row['metric']} ({row['unit']})" if row["unit"] else row["metric"]
-        digits = shown_digits(row["unit"])
-        si, ratio = (("", "") if not row["unit"] else
-                     (shown(row["symmetry_index_pct"], SI_DIGITS, missing="-"), shown(row["ratio"], RATIO_DIGITS, missing="-")))
-        lines.append(f"{label:<40}{shown(row['left'], digits, missing='-'):>8}"
-                     f"{shown(row['right'], digits, missing='-'):>8}{si:>8}{ratio:>7}".rstrip())
+        digits = shown_digits(row.unit)
+        si, ratio = (("", "") if not row.unit else
+                     (shown(row.symmetry_index_pct, SI_DIGITS, missing="-"), shown(row.ratio, RATIO_DIGITS, missing="-")))
+        lines.append(f"{row.label:<40}{shown(row.left, digits, missing='-'):>8}"
+                     f"{shown(row.right, digits, missing='-'):>8}{si:>8}{ratio:>7}".rstrip())
     return lines
 
 

@@ -122,10 +122,9 @@ def session_values(result: SessionAnalysis) -> dict[str, SideValue]:
     for key, rows in result.comparisons().items():
         section, prefix = _SECTIONS[key]
         for i, row in enumerate(rows):
-            label = row["metric"]
-            metric = Metric(prefix + normalise(re.sub(r"\(.*?\)", "", label)), label, section, row["unit"],
+            metric = Metric(prefix + normalise(re.sub(r"\(.*?\)", "", row.metric)), row.metric, section, row.unit,
                             order=(list(_SECTIONS).index(key), i))
-            out[metric.name] = SideValue(metric, row["left"], row["right"], row["symmetry_index_pct"])
+            out[metric.name] = SideValue(metric, row.left, row.right, row.symmetry_index_pct)
     return out
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pelvio.fusion.flags import SideRow
+
 LEFT_COLOR = "#0072B2"
 """Okabe-Ito blue: everything about the left side."""
 RIGHT_COLOR = "#E69F00"
@@ -194,14 +196,10 @@ def steps_html(steps: Sequence[tuple[float, str, bool]]) -> str:
             f'<span style="opacity:.7">at {clock(wall_s)}</span>')
 
 
-def sides_long(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def sides_long(rows: list[SideRow]) -> pd.DataFrame:
     """Long-format (metric, side, value) of per-side table rows, for the left/right bar chart."""
-    records = [
-        {"metric": f"{r['metric']} ({r['unit']})" if r.get("unit") else r["metric"], "side": side,
-         "value": r[side]}
-        for r in rows for side in ("left", "right")
-        if isinstance(r.get(side), (int, float)) and math.isfinite(r[side])
-    ]
+    records = [{"metric": r.label, "side": side, "value": getattr(r, side)}
+               for r in rows for side in ("left", "right") if math.isfinite(getattr(r, side))]
     return pd.DataFrame(records, columns=["metric", "side", "value"])
 
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from pelvio.conventions import RATIO_DIGITS, SI_DIGITS, shown, shown_digits
 from pelvio.dashboard import plots
+from pelvio.fusion.flags import SideRow
 from pelvio.fusion.session import SessionAnalysis
 
 CSV_COLUMNS = ("section", "metric", "unit", "left", "right", "symmetry_index_pct", "ratio", "value")
-COMPARISON_KEYS = ("metric", "unit", "left", "right", "symmetry_index_pct", "ratio")
 REP_FIELDS = {  # field -> (label, unit, factor from SI)
     "depth_m": ("depth", "cm", 100.0),
     "tilt_range_deg": ("tilt range", "°", 1.0),
@@ -43,7 +43,7 @@ def flag_explanation(result: SessionAnalysis) -> str:
             "Pelvio describes movement; it does not diagnose.")
 
 
-def comparison_tables(result: SessionAnalysis) -> dict[str, list[dict[str, Any]]]:
+def comparison_tables(result: SessionAnalysis) -> dict[str, list[SideRow]]:
     """Title -> left/right rows (metric, unit, left, right, SI, ratio); tables with no rows are left out."""
     titles = {"walking": "Walking, per stance leg", "single_leg": "Single-leg stance, per stance leg",
               "reps": "Repetitions, by the side the sacrum went to"}
@@ -59,7 +59,7 @@ def _num(v: Any) -> float | None:
 
 def summary_records(result: SessionAnalysis) -> list[dict[str, Any]]:
     """Every summary figure as one flat record (the CSV rows); empty cells are None."""
-    records = [{"section": title, **{k: r.get(k) for k in COMPARISON_KEYS}}
+    records = [{"section": title, **r.to_dict()}
                for title, rows in comparison_tables(result).items() for r in rows]
     for angle, stats in result.angle_summary().items():
         records += [{"section": "angles", "metric": f"{angle} {name}", "unit": "deg", "value": value}
@@ -146,24 +146,23 @@ def timeline_svg(result: SessionAnalysis, *, width: int = 720, row_h: int = 90, 
             f'role="img" aria-label="Pelvic angles over the session">{"".join(parts)}</svg>')
 
 
-def sides_svg(rows: list[dict[str, Any]], *, width: int = 720, bar_h: int = 14) -> str:
+def sides_svg(rows: list[SideRow], *, width: int = 720, bar_h: int = 14) -> str:
     """Left and right bars per metric, each metric on its own scale (as in the dashboard)."""
-    metrics = [r for r in rows if _num(r.get("left")) is not None or _num(r.get("right")) is not None]
+    metrics = [r for r in rows if math.isfinite(r.left) or math.isfinite(r.right)]
     if not metrics:
         return ""
     label_w, parts, y = 260, [], 4
     for r in metrics:
-        top = max(abs(_num(r.get(s)) or 0.0) for s in ("left", "right")) or 1.0
-        unit = f" ({r['unit']})" if r.get("unit") else ""
-        parts.append(f'<text x="0" y="{y + bar_h + 3}" font-size="12">{html.escape(r["metric"] + unit)}</text>')
+        top = max(abs(_num(getattr(r, s)) or 0.0) for s in ("left", "right")) or 1.0
+        parts.append(f'<text x="0" y="{y + bar_h + 3}" font-size="12">{html.escape(r.label)}</text>')
         for i, side in enumerate(("left", "right")):
-            v = _num(r.get(side))
+            v = _num(getattr(r, side))
             w = 0.0 if v is None else abs(v) / top * (width - label_w - 70)
             yy = y + i * (bar_h + 2)
             parts.append(f'<rect x="{label_w}" y="{yy}" width="{w:.1f}" height="{bar_h}" '
                          f'fill="{plots.SIDE_COLORS[side]}"/>'
                          f'<text x="{label_w + w + 4:.1f}" y="{yy + bar_h - 3}" font-size="11">'
-                         f'{side[0].upper()} {shown(v, shown_digits(r.get("unit") or ""))}</text>')
+                         f'{side[0].upper()} {shown(v, shown_digits(r.unit))}</text>')
         y += 2 * (bar_h + 2) + 10
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {y}" width="100%" role="img" '
             f'aria-label="Left and right per metric">{"".join(parts)}</svg>')
@@ -178,9 +177,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def side_table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["metric"], r["unit"] or "count", fmt(r["left"]), fmt(r["right"]),
-             fmt(r.get("symmetry_index_pct"), "%", SI_DIGITS), fmt(r.get("ratio"), digits=RATIO_DIGITS)]
+def side_table_rows(rows: list[SideRow]) -> list[list[str]]:
+    return [[r.metric, r.unit or "count", fmt(r.left), fmt(r.right),
+             fmt(r.symmetry_index_pct, "%", SI_DIGITS), fmt(r.ratio, digits=RATIO_DIGITS)]
             for r in rows]
 
 

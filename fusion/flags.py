@@ -10,7 +10,7 @@ thresholds and their sources are in ``docs/analysis.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 
 import numpy as np
@@ -89,6 +89,29 @@ DEFAULT_THRESHOLDS = FlagThresholds()
 def side_ratio(left: float, right: float) -> float:
     """Left over right (NaN when right is zero or either is NaN)."""
     return float("nan") if right == 0 or math.isnan(left) or math.isnan(right) else float(left / right)
+
+
+@dataclass(frozen=True)
+class SideRow:
+    """One row of a left/right table: what the CLI, the reports, the dashboard and the trends show."""
+
+    metric: str
+    """The label shown, e.g. "contralateral pelvic drop"."""
+    unit: str
+    """"" for counts, else "s", "deg", "cm", "deg/s"."""
+    left: float
+    right: float
+    symmetry_index_pct: float
+    """NaN where it means nothing (counts, values across zero, angles under 1 deg)."""
+    ratio: float
+
+    @property
+    def label(self) -> str:
+        """The metric with its unit, as table headers and charts name it."""
+        return f"{self.metric} ({self.unit})" if self.unit else self.metric
+
+    def to_dict(self) -> dict[str, str | float]:
+        return asdict(self)
 
 
 def comparison(left: float, right: float, *, floor: float = 0.0) -> dict[str, float]:

@@ -15,7 +15,15 @@ import numpy as np
 from pelvio.errors import CalibrationError
 from pelvio.fusion.calibration import Calibration, Method
 from pelvio.fusion.events import step_regularity
-from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, comparison, gait_flags, single_leg_flags
+from pelvio.fusion.flags import (
+    DEFAULT_THRESHOLDS,
+    Finding,
+    FlagThresholds,
+    SideRow,
+    comparison,
+    gait_flags,
+    single_leg_flags,
+)
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detect_steps, yaw_rate
 from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
@@ -73,22 +81,22 @@ class SessionAnalysis:
         """Median per-step metrics for each stance side."""
         return side_medians(self.per_step())
 
-    def comparisons(self) -> dict[str, list[dict]]:
+    def comparisons(self) -> dict[str, list[SideRow]]:
         """Every left/right table, in the order reports show them: walking, single-leg stance, reps; none when
         the calibration does not know left from right (``gravity_only``)."""
         if not self.calibration.knows_sides:
             return {"walking": [], "single_leg": [], "reps": []}
         return {"walking": self.summary_rows(), "single_leg": self.single_leg_rows(), "reps": self.rep_rows()}
 
-    def summary_rows(self) -> list[dict]:
+    def summary_rows(self) -> list[SideRow]:
         """Per-side walking rows: metric, unit, left, right, symmetry index (%) and ratio (left / right)."""
         return _rows(self.side_values(), _STEP_ROWS)
 
-    def single_leg_rows(self) -> list[dict]:
+    def single_leg_rows(self) -> list[SideRow]:
         """Per-side rows for single-leg holds (empty when there are none)."""
         return _rows(side_summary(self.holds), _HOLD_ROWS) if len(self.holds) else []
 
-    def rep_rows(self) -> list[dict]:
+    def rep_rows(self) -> list[SideRow]:
         """Per-side rows for the reps, by the side the sacrum went to at the bottom (empty without reps)."""
         if self.reps is None or not len(self.reps):
             return []
@@ -122,7 +130,7 @@ class SessionAnalysis:
             "angles_deg": self.angle_summary(),
             "sides": self.side_values(),
             "gait": self.gait_summary(),
-            "comparisons": self.comparisons(),
+            "comparisons": {k: [r.to_dict() for r in rows] for k, rows in self.comparisons().items()},
             "single_leg": {"sides": side_summary(self.holds), "holds": self.holds.rows()},
             "flags": [f.to_dict() for f in self.flags],
             "thresholds": asdict(self.thresholds),
@@ -224,7 +232,7 @@ RATIO_FLOOR = {"deg": 1.0}
 """Below this on both sides a left/right ratio of angles is noise (and no SI % is printed)."""
 
 
-def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]) -> list[dict]:
+def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]) -> list[SideRow]:
     """Table rows with left, right, SI and ratio; counts get neither; metrics missing on both sides are left out."""
     rows = []
     for key, (label, unit) in labels.items():
@@ -233,7 +241,7 @@ def _rows(sides: dict[str, dict[str, float]], labels: dict[str, tuple[str, str]]
         c = comparison(sides[LEFT][key], sides[RIGHT][key], floor=RATIO_FLOOR.get(unit, 0.0))
         if key in _COUNTS:
             c["symmetry_index_pct"] = c["ratio"] = float("nan")
-        rows.append({"metric": label, "unit": unit, **c})
+        rows.append(SideRow(metric=label, unit=unit, **c))
     return rows
 
 

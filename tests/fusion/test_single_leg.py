@@ -35,10 +35,10 @@ def test_holds_match_truth(stance_right_weak):
     assert len(right) == 1 and "marked" in right[0] and "left stance: 1." in right[0]
     assert not any(f.text().startswith("When you stand on your left leg") for f in result.flags)
     assert not any(f.text().startswith("Not enough walking") for f in result.flags)  # the task was not walking
-    rows = {r["metric"]: r for r in result.single_leg_rows()}
-    assert rows["holds (stance side)"]["left"] == 2 and rows["holds (stance side)"]["right"] == 1
+    rows = {r.metric: r for r in result.single_leg_rows()}
+    assert rows["holds (stance side)"].left == 2 and rows["holds (stance side)"].right == 1
     drop = rows["contralateral drop, median"]
-    assert drop["symmetry_index_pct"] < -100 and drop["ratio"] == pytest.approx(drop["left"] / drop["right"])
+    assert drop.symmetry_index_pct < -100 and drop.ratio == pytest.approx(drop.left / drop.right)
 
 
 @pytest.mark.parametrize("activity", ["walk", "squat", "lateral_leg_raise", "deadlift"])
