@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from pelvio.app.launch import server_healthy
 
 CHROMIUM = "/usr/bin/chromium"

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pelvio.fusion.pipeline import PelvisPipeline
-from pelvio.app.analysis import analyze_recording
-from pelvio.sensor.recording import read_recording
 
+from pelvio.app.analysis import analyze_recording
 from pelvio.app.live import LiveSession
+from pelvio.fusion.pipeline import PelvisPipeline
+from pelvio.sensor.recording import read_recording
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RSS_GROWTH_LIMIT = 0.02
@@ -152,11 +152,17 @@ def svg_plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
               ("CPU (% of a core, per interval)", np.array([r["cpu_pct"] for r in rows]))]
     parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{2 * h + 40}" font-family="sans-serif" '
               f'font-size="11"><text x="{pad}" y="16" font-size="13">{title}</text>')]
+
+    def sx(v: float) -> float:
+        return pad + (v - x[0]) / max(x[-1] - x[0], 1e-9) * (w - 2 * pad)
+
     for k, (label, y) in enumerate(panels):
         top = 30 + k * h
         lo, hi = 0.0, max(float(np.nanmax(y)) * 1.1, 1e-9)
-        sx = lambda v: pad + (v - x[0]) / max(x[-1] - x[0], 1e-9) * (w - 2 * pad)
-        sy = lambda v, top=top, lo=lo, hi=hi: top + h - 30 - (v - lo) / (hi - lo) * (h - 50)
+
+        def sy(v: float, top: float = top, lo: float = lo, hi: float = hi) -> float:
+            return top + h - 30 - (v - lo) / (hi - lo) * (h - 50)
+
         points = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(x, y, strict=True) if np.isfinite(b))
         parts += [f'<rect x="{pad}" y="{top + 20}" width="{w - 2 * pad}" height="{h - 50}" fill="none" stroke="#999"/>',
                   f'<text x="{pad}" y="{top + 14}">{label}: {np.nanmin(y):.1f} to {np.nanmax(y):.1f}</text>',

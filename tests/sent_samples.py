@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.sim import SimConfig, Simulator
 from pelvio.sensor.stream import SensorStream

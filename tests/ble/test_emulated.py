@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from sent_samples import matched_indices, sent_samples
+
+from pelvio.app.live import LiveSession
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.ble import LinkState, RetryPolicy, scan, start_writes, stop_writes
 from pelvio.sensor.emulated import (
@@ -26,9 +29,6 @@ from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.sources import emulated
 from pelvio.sensor.stream import SensorStream
-from sent_samples import matched_indices, sent_samples
-
-from pelvio.app.live import LiveSession
 
 RATE_HZ = 100.0
 DOWN_S = 0.5

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from bleak.backends.scanner import BaseBleakScanner
-
 from fake_ble import FakePeripheral
 
 from pelvio.errors import SensorConnectionError, SensorUnavailableError

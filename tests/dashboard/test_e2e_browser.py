@@ -19,8 +19,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from pelvio.app.launch import server_healthy
 from browser import CHROMIUM, CHROMIUM_ARGS
+
+from pelvio.app.launch import server_healthy
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STARTUP_TIMEOUT_S = 30.0

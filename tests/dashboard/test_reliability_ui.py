@@ -24,14 +24,14 @@ import pytest
 import streamlit as st
 from streamlit import config
 from streamlit.testing.v1 import AppTest
+from waiting import wait_for
 
-from pelvio.dashboard import live
 from pelvio.app.live import LiveSession
+from pelvio.dashboard import live
 from pelvio.sensor.ble import RetryPolicy
 from pelvio.sensor.emulated import EmulatedSensor
 from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.sources import emulated
-from waiting import wait_for
 
 APP = str(files("pelvio.dashboard") / "app.py")
 TIMEOUT_S = 20.0

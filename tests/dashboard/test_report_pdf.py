@@ -12,13 +12,14 @@ import pypdf
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pelvio.app.analysis import analyze_recording
+from pelvio.app.record import record_simulation
 from pelvio.dashboard import report
 from pelvio.dashboard.report_pdf import latin1, pdf_report
-from pelvio.app.analysis import analyze_recording
 from pelvio.fusion.session import SessionAnalysis
-from pelvio.app.record import record_simulation
 from pelvio.sensor.recording import Recording, read_recording
 from pelvio.sensor.sim import SimConfig
+
 
 def review() -> AppTest:
     at = AppTest.from_file(str(files("pelvio.dashboard") / "app.py"), default_timeout=20.0)

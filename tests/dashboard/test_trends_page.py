@@ -11,8 +11,8 @@ import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from pelvio.dashboard import plots
 from pelvio.app.record import record_simulation
+from pelvio.dashboard import plots
 from pelvio.sensor.sim import SimConfig
 
 APP = str(files("pelvio.dashboard") / "app.py")

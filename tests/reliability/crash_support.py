@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pelvio.sensor.recording import read_recording
-
 from pelvio.errors import RecordingError
+from pelvio.sensor.recording import read_recording
 
 RATE_HZ = 100.0
 FLUSH_S = 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
 from pelvio.sensor.sim import SimConfig, Simulator
 from pelvio.sensor.stream import SensorStream
 

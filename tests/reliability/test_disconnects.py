@@ -17,6 +17,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sent_samples import matched_indices, sent_samples
+from waiting import wait_for
+
+from pelvio.app.live import LiveSession
 from pelvio.sensor.batch import ImuBatch
 from pelvio.sensor.ble import LinkState, RetryPolicy
 from pelvio.sensor.emulated import (
@@ -30,10 +34,6 @@ from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 from pelvio.sensor.sources import emulated
 from pelvio.sensor.stream import SensorStream
-from sent_samples import matched_indices, sent_samples
-from waiting import wait_for
-
-from pelvio.app.live import LiveSession
 
 FAST = RetryPolicy(first_delay_s=0.05, max_delay_s=0.2, scan_timeout_s=1.0, connect_attempts=1, max_failures=None)
 RECONNECT_S = 5.0

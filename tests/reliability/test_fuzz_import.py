@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from pelvio.sensor.importer import read_imu_csv
 from reliability_support import FUZZ
 
 from pelvio.errors import PelvioError
+from pelvio.sensor.importer import read_imu_csv
 
 HEADER = ["time", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
 CELLS = st.one_of(

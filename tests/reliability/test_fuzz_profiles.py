@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reliability_support import FUZZ
+
+from pelvio.errors import DecodeError, ProfileError
 from pelvio.sensor.decode import FrameCodec
 from pelvio.sensor.profiles import (
     FIELD_TYPES,
@@ -25,9 +28,6 @@ from pelvio.sensor.profiles import (
     builtin_profile_names,
 )
 from pelvio.sensor.stream import SensorStream
-from reliability_support import FUZZ
-
-from pelvio.errors import DecodeError, ProfileError
 
 TEXTS = {n: (files("pelvio.firmware_profiles") / f"{n}.toml").read_text(encoding="utf-8")
          for n in builtin_profile_names()}

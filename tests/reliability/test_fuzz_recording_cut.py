@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.recording import RecordingWriter, read_recording, session_metadata
 from reliability_support import FUZZ
 
 from pelvio.errors import RecordingError
+from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.recording import RecordingWriter, read_recording, session_metadata
 
 RATE_HZ = 50.0
 SECONDS = 6

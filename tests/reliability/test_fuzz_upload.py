@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pelvio.app.launch import STREAMLIT_FLAGS, streamlit_argv
-from pelvio.dashboard.upload import MAX_UPLOAD_MB, UploadedFile, store
+from reliability_support import FUZZ
+
 from pelvio.app.analysis import analyze_recording
+from pelvio.app.launch import STREAMLIT_FLAGS, streamlit_argv
+from pelvio.app.record import record_simulation
+from pelvio.dashboard.upload import MAX_UPLOAD_MB, UploadedFile, store
+from pelvio.errors import PelvioError
 from pelvio.sensor.batch import plausible
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
-from reliability_support import FUZZ
-
-from pelvio.errors import PelvioError
-from pelvio.app.record import record_simulation
 
 
 @pytest.fixture(scope="module")

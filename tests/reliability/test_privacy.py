@@ -26,12 +26,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from pelvio.app.launch import server_healthy
-from pelvio.sensor.sim import SimConfig
+from browser import CHROMIUM, CHROMIUM_ARGS
 
 from pelvio.app.cli import main
+from pelvio.app.launch import server_healthy
 from pelvio.app.record import record_simulation
-from browser import CHROMIUM, CHROMIUM_ARGS
+from pelvio.sensor.sim import SimConfig
 
 AUDIT_HOOK = Path(__file__).with_name("audit_hook")
 AUDIT_LOG_ENV = "PELVIO_NET_AUDIT_LOG"

@@ -15,8 +15,9 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-NET_EVENTS = frozenset({"socket.__new__", "socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-                        "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo", "urllib.Request"})
+NET_EVENTS = frozenset({"socket.__new__", "socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg",
+                        "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo",
+                        "urllib.Request"})
 SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn"})
 
 
