@@ -154,16 +154,16 @@ def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
     if exercise is not None:
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric(f"Reps ({exercise.replace('_', ' ')})", f"{movement.rep_count}")
-        rep = movement.last_rep or {}
-        shift = plots.shift_reading(rep.get("shift_at_bottom_m", math.nan))
-        c2.metric("Last rep depth", _num(rep.get("depth_m"), 100.0, " cm"))
+        rep = movement.last_rep
+        shift = plots.shift_reading(rep.shift_at_bottom_m if rep else math.nan)
+        c2.metric("Last rep depth", _num(rep.depth_m if rep else None, 100.0, " cm"))
         c3.metric("Shift at bottom", shift.value, shift.words or None, delta_arrow="off",
                   delta_color={"left": "blue", "right": "orange"}.get(shift.side or "", "off"))
-        drop = plots.obliquity_reading(rep.get("obliquity_at_bottom_deg", math.nan))
+        drop = plots.obliquity_reading(rep.obliquity_at_bottom_deg if rep else math.nan)
         c4.metric("Obliquity at bottom", drop.value, drop.words or None, delta_arrow="off",
                   delta_color={"left": "blue", "right": "orange"}.get(drop.side or "", "off"))
-        c5.metric("Tempo down / up", f"{_num(rep.get('eccentric_s'), 1.0, ' s')} / "
-                                     f"{_num(rep.get('concentric_s'), 1.0, ' s')}")
+        c5.metric("Tempo down / up", f"{_num(rep.eccentric_s if rep else None, 1.0, ' s')} / "
+                                     f"{_num(rep.concentric_s if rep else None, 1.0, ' s')}")
     if movement.sides:
         left, right = movement.sides.get("left", {}), movement.sides.get("right", {})
         c1, c2, c3 = st.columns(3)

@@ -18,7 +18,7 @@ from pelvio.fusion.events import GaitEvents, StepDetector
 from pelvio.fusion.flags import DEFAULT_THRESHOLDS, Finding, FlagThresholds, gait_flags
 from pelvio.fusion.gait import LEFT, RIGHT, Steps, detection_inputs, steps_from_events, yaw_rate
 from pelvio.fusion.pipeline import PelvisSeries
-from pelvio.fusion.reps import REST_PAD_S, Reps, detect_reps
+from pelvio.fusion.reps import REST_PAD_S, Rep, detect_reps
 from pelvio.fusion.session import side_medians, steps_per_side
 
 REP_WINDOW_S = 30.0
@@ -43,9 +43,8 @@ class LiveMovement:
 
     exercise: str | None
     rep_count: int
-    last_rep: dict[str, float] | None
-    """Newest rep, ``pelvio.fusion.reps.Reps`` field names: depth_m, shift_at_bottom_m,
-    obliquity_at_bottom_deg, eccentric_s, concentric_s."""
+    last_rep: Rep | None
+    """Newest rep (depth, shift and obliquity at the bottom, tempo)."""
     sides: dict[str, dict[str, float]]
     """Walking figures per stance side over the newest ``LIVE_STEPS`` steps, ``SessionAnalysis.side_values``
     keys (steps, drop_deg...)."""
@@ -91,8 +90,7 @@ class MovementTracker:
         self._state: LiveMovement | None = None
         """The last ``state()``, kept until steps, reps or provisional contacts change."""
         self._exercise: str | None = None
-        self._reps: list[tuple] = []
-        self._rep_fields: tuple[str, ...] = ()
+        self._reps: list[Rep] = []
         self._next_rep_search = 0.0
         self._next_step_search = 0.0
         self._next_flags = 0.0
@@ -173,18 +171,16 @@ class MovementTracker:
         reps = detect_reps(s, exercise=self._exercise, sampling_rate_hz=self.sampling_rate_hz)
         ic_s = np.concatenate([self._steps.ic_s, [p[0] for p in self._provisional]])
         reps = reps.without_walking(ic_s)
-        counted_end = self._reps[-1][2] if self._reps else -np.inf
+        counted_end = self._reps[-1].end_s if self._reps else -np.inf
         settled = reps.end_s <= s.t_s[-1] - REST_PAD_S  # a rep still ending may yet change; count it once still
-        new = reps.select((reps.start_s > counted_end) & settled)
-        self._rep_fields = tuple(f for f in Reps.__dataclass_fields__ if f != "exercise")
-        self._reps += [tuple(float(getattr(new, f)[i]) for f in self._rep_fields) for i in range(len(new))]
+        self._reps += reps.select((reps.start_s > counted_end) & settled).rows()
 
     def per_step(self) -> dict[str, dict[str, np.ndarray]]:
         """Usable steps' values per stance side, as ``SessionAnalysis.per_step``."""
         return self._per_step
 
     def state(self) -> LiveMovement:
-        last = dict(zip(self._rep_fields, self._reps[-1])) if self._reps else None
+        last = self._reps[-1] if self._reps else None
         recent = tuple(sorted(self._final_recent + self._provisional)[-RECENT_STEPS:])
         state = self._state
         if (state is None or state.recent_steps != recent or state.rep_count != len(self._reps)

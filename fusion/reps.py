@@ -31,6 +31,21 @@ MAX_REP_S = 8.0
 
 
 @dataclass(frozen=True)
+class Rep:
+    """One repetition's figures: a row of ``Reps`` (what a live view shows of the newest rep)."""
+
+    start_s: float
+    bottom_s: float
+    end_s: float
+    depth_m: float
+    tilt_range_deg: float
+    shift_at_bottom_m: float
+    obliquity_at_bottom_deg: float
+    eccentric_s: float
+    concentric_s: float
+
+
+@dataclass(frozen=True)
 class Reps:
     """One entry per repetition; times in seconds from the recording start."""
 
@@ -50,6 +65,11 @@ class Reps:
 
     def __len__(self) -> int:
         return len(self.start_s)
+
+    def rows(self) -> list[Rep]:
+        """Each rep as a ``Rep``, in time order."""
+        names = [f.name for f in fields(Rep)]
+        return [Rep(*(float(getattr(self, n)[i]) for n in names)) for i in range(len(self))]
 
     def select(self, keep: np.ndarray) -> Reps:
         """The reps where ``keep`` is True."""

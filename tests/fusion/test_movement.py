@@ -93,7 +93,7 @@ def test_live_rep_count_matches_the_truth(decode, exercise):
     end_s = d.sim.truth.reps.end_s
     # a rep is counted once the pelvis has settled after it (within 2 s of its end): the last one may be pending
     assert int(np.sum(end_s <= 45.0 - 2.0)) <= state.rep_count <= int(np.sum(end_s <= 45.0))
-    assert state.last_rep is not None and state.last_rep["tilt_range_deg"] > 0
+    assert state.last_rep is not None and state.last_rep.tilt_range_deg > 0
 
 
 def test_unknown_exercise_is_refused():
