@@ -28,7 +28,8 @@ from pelvio.errors import CalibrationError
 from pelvio.fusion.quat import matrix_from_quat
 
 Method = Literal["walk", "tilt"]
-METHODS: tuple[str, ...] = ("walk", "tilt", "walking_only", "reused", "gravity_only")
+GUIDED_METHODS: tuple[str, ...] = ("walk", "tilt")
+METHODS: tuple[str, ...] = (*GUIDED_METHODS, "walking_only", "reused", "gravity_only")
 """Guided methods (``walk``, ``tilt``) and the offline fallbacks, best first: ``walking_only`` for
 recordings without a standing phase (imports, sessions started mid-walk), ``reused`` (the athlete's latest
 calibration with the same sensor), ``gravity_only`` (the vertical alone: no walk to find forward)."""
@@ -158,8 +159,8 @@ class Calibrator:
                  stand_max_s: float = 5.0, walk_s: float = 5.0, tilt_s: float = 8.0,
                  still_gyr_rps: float = 0.15, still_acc_mps2: float = 0.4, min_quality: float = 0.3,
                  scan_block_s: float = SCAN_BLOCK_S) -> None:
-        if method not in METHODS:
-            raise ValueError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method not in GUIDED_METHODS:  # the fallbacks are not a flow a person follows
+            raise ValueError(f"calibration method must be one of {', '.join(GUIDED_METHODS)}, got {method!r}")
         self.rate = float(sampling_rate_hz)
         self.method: Method = method
         self.stand_min_n = int(round(stand_min_s * self.rate))

@@ -59,23 +59,18 @@ class LinkState(StrEnum):
 
 def subscriptions(profile: DeviceProfile) -> tuple[str, ...]:
     """Characteristics to subscribe to, in order: a command-response one first (Polar), then the data."""
-    return tuple(getattr(profile.gatt, "subscribe", (profile.gatt.notify,)))
+    return profile.gatt.subscribe
 
 
 def start_writes(profile: DeviceProfile, sampling_rate_hz: float) -> tuple[Command, ...]:
     """Every write that starts streaming at ``sampling_rate_hz``, in order: the rate command, then the
     start commands (none for WitMotion: subscribing starts it). Raises ``ProfileError`` for an
     unsupported rate."""
-    sequence = getattr(profile, "start_sequence", None)
-    if sequence is not None:
-        return tuple(sequence(sampling_rate_hz))
-    rate_cmd = profile.rate.commands.get(float(sampling_rate_hz))
-    rate = ((profile.gatt.write, rate_cmd),) if rate_cmd is not None and profile.gatt.write else ()
-    return rate + tuple(getattr(profile, "start_commands", ()))
+    return profile.start_sequence(sampling_rate_hz)
 
 
 def stop_writes(profile: DeviceProfile) -> tuple[Command, ...]:
-    return tuple(getattr(profile, "stop_commands", ()))
+    return profile.stop_commands
 
 
 @contextlib.contextmanager
