@@ -57,9 +57,9 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float, np.floating)) and math.isfinite(v) else None
 
 
-def summary_records(result: SessionAnalysis) -> list[dict[str, Any]]:
+def summary_records(result: SessionAnalysis) -> list[dict[str, str | float | None]]:
     """Every summary figure as one flat record (the CSV rows); empty cells are None."""
-    records = [{"section": title, **r.to_dict()}
+    records: list[dict[str, str | float | None]] = [{"section": title, **r.to_dict()}
                for title, rows in comparison_tables(result).items() for r in rows]
     for angle, stats in result.angle_summary().items():
         records += [{"section": "angles", "metric": f"{angle} {name}", "unit": "deg", "value": value}
