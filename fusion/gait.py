@@ -14,7 +14,7 @@ weak is kept but marked ambiguous rather than guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -85,6 +85,16 @@ def detect_steps(series: PelvisSeries, *, sampling_rate_hz: float, yaw_rate_rps:
     ev = detect_events(acc_up, yaw, sampling_rate_hz, acc_ml_mps2=acc_ml)
     return steps_from_events(ev, series.t_s, series.obliquity_deg, series.shift_m, ~np.isnan(series.obliquity_deg),
                              series.valid, tilt_deg=series.tilt_deg, rotation_deg=series.rotation_deg)
+
+
+@overload
+def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: None
+                     ) -> tuple[np.ndarray, None, np.ndarray]: ...
 
 
 def detection_inputs(obliquity_deg: np.ndarray, acc_prog_mps2: np.ndarray, yaw_rate_rps: np.ndarray | None

@@ -128,7 +128,7 @@ def detect_reps(series: PelvisSeries, *, exercise: str, sampling_rate_hz: float)
         p, prom = peaks[k], props["prominences"][k]
         i0, i1 = _crossings(sig, p, sig[p] - (1.0 - EDGE_FRACTION) * prom)
         b0, b1 = _crossings(sig, p, sig[p] - PLATEAU_FRACTION * prom)
-        if i0 is None or i1 is None or np.isnan(tilt_deg[i0 : i1 + 1]).any():
+        if i0 is None or i1 is None or b0 is None or b1 is None or np.isnan(tilt_deg[i0 : i1 + 1]).any():
             continue
         if any(i0 < r[-1] and r[-2] < i1 for r in rows):
             continue
