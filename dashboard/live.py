@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import streamlit as st
 
@@ -25,7 +26,7 @@ from pelvio.conventions import shown, shown_digits
 from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
 from pelvio.exercises import EXERCISES
-from pelvio.fusion.calibration import CalibrationState
+from pelvio.fusion.calibration import CalibrationState, Method
 from pelvio.sensor.sim import ACTIVITIES
 from pelvio.sensor.sources import SourceError, SourceSpec, parse_spec, sim_config
 
@@ -104,11 +105,11 @@ def _recording_controls(session: LiveSession, recordings_dir: Path) -> None:
     else:
         if st.button("Stop recording", key="rec_stop", type="primary"):
             try:
-                path = session.stop_recording()
+                stopped = session.stop_recording()
             except PelvioError as exc:
                 st.error(str(exc))
             else:
-                st.session_state["rec_last"] = str(path)
+                st.session_state["rec_last"] = str(stopped)
                 st.rerun()
     if last := st.session_state.get("rec_last"):
         verb = "Recording to" if recording is not None else "Saved"
@@ -158,10 +159,10 @@ def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
         shift = plots.shift_reading(rep.shift_at_bottom_m if rep else math.nan)
         c2.metric("Last rep depth", _num(rep.depth_m if rep else None, 100.0, " cm"))
         c3.metric("Shift at bottom", shift.value, shift.words or None, delta_arrow="off",
-                  delta_color={"left": "blue", "right": "orange"}.get(shift.side or "", "off"))
+                  delta_color=_side_color(shift.side))
         drop = plots.obliquity_reading(rep.obliquity_at_bottom_deg if rep else math.nan)
         c4.metric("Obliquity at bottom", drop.value, drop.words or None, delta_arrow="off",
-                  delta_color={"left": "blue", "right": "orange"}.get(drop.side or "", "off"))
+                  delta_color=_side_color(drop.side))
         c5.metric("Tempo down / up", f"{_num(rep.eccentric_s if rep else None, 1.0, ' s')} / "
                                      f"{_num(rep.concentric_s if rep else None, 1.0, ' s')}")
     if movement.sides:
@@ -172,6 +173,11 @@ def _movement_panel(movement: LiveMovement, exercise: str | None) -> None:
                                               f"{_num(right.get('drop_deg'), 1.0, '°')}")
         c3.metric("Step time L / R", f"{_num(left.get('step_time_s'), 1.0, ' s')} / "
                                      f"{_num(right.get('step_time_s'), 1.0, ' s')}")
+
+
+def _side_color(side: str | None) -> Literal["blue", "orange", "off"]:
+    """The delta colour of a reading toward a side: the side's colour, "off" without one."""
+    return "blue" if side == "left" else "orange" if side == "right" else "off"
 
 
 def _num(value: float | None, factor: float, unit: str) -> str:
@@ -254,7 +260,8 @@ def _calibration_status(cal: CalibrationState) -> None:
 def _calibration_controls(session: LiveSession) -> None:
     """Method and restart button; outside the fragments, which need not redraw widgets that rarely change."""
     c1, c2 = st.columns([3, 1])
-    method = c1.radio("Calibrate by", ["walk", "tilt"], horizontal=True, key="cal_method",
+    methods: list[Method] = ["walk", "tilt"]
+    method = c1.radio("Calibrate by", methods, horizontal=True, key="cal_method",
                       format_func={"walk": "walking 10 steps", "tilt": "3 forward pelvic tilts"}.get)
     if c2.button("Recalibrate", key="recalibrate", help="Stand still, then walk or tilt as asked."):
         session.recalibrate(method)
