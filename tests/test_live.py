@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pelvio.errors import RecordingError
-from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.app.analysis import analyze_recording
 from pelvio.app.live import COLUMNS, LiveSession
 from pelvio.app.record import record_simulation
+from pelvio.errors import RecordingError
+from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.sensor.profiles import load_profile
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig, Simulator

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pelvio.conventions import GRAVITY_MPS2
 from pelvio.app.record import record_simulation
+from pelvio.conventions import GRAVITY_MPS2
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 

@@ -13,8 +13,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pelvio.errors import RecordingError
 from pelvio.app.live import LiveSession
+from pelvio.errors import RecordingError
 from pelvio.sensor.recording import read_recording
 
 APP = str(files("pelvio.dashboard") / "app.py")

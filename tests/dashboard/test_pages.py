@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pelvio.dashboard import report, upload
 from pelvio.app.analysis import analyze_recording
 from pelvio.app.record import record_simulation
+from pelvio.dashboard import report, upload
 from pelvio.sensor.recording import read_recording
 from pelvio.sensor.sim import SimConfig
 
