@@ -16,8 +16,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pelvio.dashboard import live, review, trends
 from pelvio.app.launch import LOOPBACK
+from pelvio.dashboard import live, review, trends
 from pelvio.sensor.sources import DEFAULT_SPEC
 
 VIEWS = {"live": "Live", "review": "Review", "trends": "Trends"}
