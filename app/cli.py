@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sim_options(p: argparse.ArgumentParser, *, seconds_default: float | None) -> None:
-    from pelvio.sensor.sim import ACTIVITIES
+    from pelvio.sensor.body import ACTIVITIES
 
     p.add_argument("--activity", default="walk", choices=ACTIVITIES)
     if seconds_default is not None:

@@ -35,8 +35,9 @@ from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.quat import inclination_error_deg
 from pelvio.fusion.session import analyze, find_calibration
 from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.body import Body, smootherstep
 from pelvio.sensor.recording import DATA_SUFFIX, RecordingWriter, read_recording, session_metadata
-from pelvio.sensor.sim import SimConfig, Simulator, simulate, smootherstep
+from pelvio.sensor.sim import SimConfig, simulate
 from pelvio.sensor.stream import SensorStream
 
 BROAD_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "broad"
@@ -100,14 +101,14 @@ def simulated(seed: int) -> dict[str, dict[str, dict[str, float]]]:
         exact_loss = kw.pop("_exact_loss", 0.0)
         turn = kw.pop("_turn", False)
         rate = kw.pop("_rate", 100.0)
-        original_heading = Simulator.heading_rad
+        original_heading = Body.heading_rad
         if turn:  # the simulator walks straight; a patched heading makes it turn (specific force then
             # lacks the ~0.2 m/s^2 centripetal part: this measures the progression frame)
-            Simulator.heading_rad = lambda self, t: np.radians(90.0) * smootherstep((np.atleast_1d(t) - 30.0) / 10.0)
+            Body.heading_rad = lambda self, t: np.radians(90.0) * smootherstep((np.atleast_1d(t) - 30.0) / 10.0)
         try:
             sim = simulate(SimConfig(duration_s=60.0, sampling_rate_hz=rate, seed=seed, **kw))
         finally:
-            Simulator.heading_rad = original_heading
+            Body.heading_rad = original_heading
         batch = decode(sim) if not exact_loss else drop_bursts(sim.measured, exact_loss, 3, seed)
         if disconnect:
             batch = batch[(batch.t_s < DISCONNECT_S[0]) | (batch.t_s >= DISCONNECT_S[1])]

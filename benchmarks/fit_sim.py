@@ -25,7 +25,7 @@ Printed per participant, pooled (every stride alike), and each participant left 
 * sensor noise per axis in the still stretches (``fusion.pelvis.stillness``, >= 1 s), a 0.2 s centred
   moving mean removed (and corrected for) so posture changes and sway do not count.
 
-Last, the Python constants for ``sensor/sim.py``.
+Last, the Python constants for ``sensor/body.py`` (the noise's for ``sensor/imu.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pelvio.fusion.events import GaitEvents  # noqa: E402
 from pelvio.fusion.gait import LEFT, RIGHT, steps_from_events  # noqa: E402
 from pelvio.fusion.pelvis import stillness  # noqa: E402
 from pelvio.fusion.session import analyze  # noqa: E402
-from pelvio.sensor.sim import WALK_HARMONICS, smooth_knots  # noqa: E402
+from pelvio.sensor.body import WALK_HARMONICS, smooth_knots  # noqa: E402
 
 ANGLES = ("rotation", "obliquity", "tilt")
 ALL_HARMONICS = tuple(range(1, 9))
@@ -293,7 +293,7 @@ def main() -> None:
         parts.append(f"noise acc {np.round(rest.acc_sd - pooled.acc_sd, 3).tolist()} m/s^2, "
                      f"gyro {np.round(rest.gyr_sd - pooled.gyr_sd, 4).tolist()} rad/s")
         print(f"  without {p}:\n    " + "\n    ".join(parts))
-    print("\nConstants for sensor/sim.py:\n")
+    print("\nConstants for sensor/body.py (ACC_NOISE_MPS2, GYR_NOISE_RPS: sensor/imu.py):\n")
     print(constants(pooled, response))
 
 

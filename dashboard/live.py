@@ -27,7 +27,7 @@ from pelvio.dashboard import cue, plots, sensors
 from pelvio.errors import PelvioError
 from pelvio.exercises import EXERCISES
 from pelvio.fusion.calibration import CalibrationState, Method
-from pelvio.sensor.sim import ACTIVITIES
+from pelvio.sensor.body import ACTIVITIES
 from pelvio.sensor.sources import SourceError, SourceSpec, parse_spec, sim_config
 
 CHART_S = 20.0

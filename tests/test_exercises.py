@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from pelvio.exercises import EXERCISES, REGISTRY
-from pelvio.sensor.sim import ACTIVITIES, EXERCISE_POSES
+from pelvio.sensor.body import ACTIVITIES, EXERCISE_POSES
 
 
 def test_every_exercise_has_a_simulated_pose_and_nothing_else_does():

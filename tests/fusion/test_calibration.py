@@ -12,7 +12,9 @@ from pelvio.fusion.orientation import VqfFilter
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.session import analyze
 from pelvio.sensor.batch import ImuBatch
-from pelvio.sensor.sim import SimConfig, body_rate_rps, hold_profile, specific_force_mps2
+from pelvio.sensor.body import hold_profile
+from pelvio.sensor.imu import body_rate_rps, specific_force_mps2
+from pelvio.sensor.sim import SimConfig
 
 RATE_HZ = 100.0
 MOUNT = Rotation.from_euler("y", -90.0, degrees=True) \

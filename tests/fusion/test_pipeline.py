@@ -8,7 +8,8 @@ from pelvio.conventions import rotation_from_quat
 from pelvio.fusion.pelvis import stillness
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries
 from pelvio.fusion.session import analyze, find_calibration
-from pelvio.sensor.sim import SimConfig, Simulator, simulate, smootherstep
+from pelvio.sensor.body import Body, smootherstep
+from pelvio.sensor.sim import SimConfig, simulate
 
 
 def _truth_at(sim, series, name):
@@ -100,12 +101,12 @@ def turning_walk(decode):
     are bit-identical for every heading. A turn can. The simulated specific force then lacks the turn's
     centripetal acceleration (~0.2 m/s^2), so this tests the progression frame, not the orientation
     filter's rejection of that acceleration."""
-    original = Simulator.heading_rad
-    Simulator.heading_rad = lambda self, t: np.radians(90.0) * smootherstep((np.atleast_1d(t) - 20.0) / 10.0)
+    original = Body.heading_rad
+    Body.heading_rad = lambda self, t: np.radians(90.0) * smootherstep((np.atleast_1d(t) - 20.0) / 10.0)
     try:
         return decode(SimConfig(activity="walk", duration_s=45.0, seed=3))
     finally:
-        Simulator.heading_rad = original
+        Body.heading_rad = original
 
 
 @pytest.mark.parametrize(("mode", "max_rotation_rmse_deg"), [("offline", 1.0), ("live", 3.0)])

@@ -6,7 +6,8 @@ import pytest
 from pelvio.fusion.pipeline import PelvisSeries
 from pelvio.fusion.session import analyze
 from pelvio.fusion.single_leg import SQUAT, STANCE, detect_single_leg
-from pelvio.sensor.sim import SimConfig, hold_profile
+from pelvio.sensor.body import hold_profile
+from pelvio.sensor.sim import SimConfig
 
 
 @pytest.fixture(scope="module")

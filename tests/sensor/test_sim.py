@@ -10,20 +10,10 @@ from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import GRAVITY_MPS2, quat_from_rotation, rotation_from_quat
 from pelvio.fusion.session import analyze
+from pelvio.sensor.body import ACTIVITIES, STEP_MID_SD_DEG, STEP_TIME_CV, WALK_HARMONICS, second_difference, stride_curve
+from pelvio.sensor.imu import body_rate_rps, specific_force_mps2
 from pelvio.sensor.profiles import builtin_profile_names, load_profile
-from pelvio.sensor.sim import (
-    ACTIVITIES,
-    STEP_MID_SD_DEG,
-    STEP_TIME_CV,
-    WALK_HARMONICS,
-    SimConfig,
-    Simulator,
-    body_rate_rps,
-    second_difference,
-    simulate,
-    specific_force_mps2,
-    stride_curve,
-)
+from pelvio.sensor.sim import SimConfig, Simulator, simulate
 from pelvio.sensor.stream import SensorStream
 
 QUIET = dict(acc_noise_mps2=0.0, gyr_noise_rps=0.0, gyr_bias_dps=0.0, sway_scale=0.0)
@@ -82,7 +72,7 @@ def test_constant_rate_about_an_earth_axis_reads_that_rate_in_the_sensor_frame()
 def test_finite_differences_are_converged(walk) -> None:
     sim, result = walk
     t = result.truth.t_s[::7]
-    fine = body_rate_rps(sim.orientation, t, 1e-5)
+    fine = body_rate_rps(sim.imu.orientation, t, 1e-5)
     assert np.abs(result.truth.gyr_rps[::7] - fine).max() < 1e-6 * np.abs(fine).max()
 
 
@@ -104,10 +94,10 @@ def test_integrated_ideal_gyro_reproduces_truth_orientation(walk) -> None:
 
 def test_ideal_acc_is_gravity_plus_independent_second_difference(walk) -> None:
     sim, result = walk
-    truth = result.truth
+    truth, body = result.truth, sim.imu.body
     for i in (900, 2345, 4000, 5678):
         t = truth.t_s[i : i + 1]
-        p_ddot = (sim.position_m(t + 5e-4) - 2 * sim.position_m(t) + sim.position_m(t - 5e-4)) / 25e-8
+        p_ddot = (body.position_m(t + 5e-4) - 2 * body.position_m(t) + body.position_m(t - 5e-4)) / 25e-8
         r_es = rotation_from_quat(truth.q_earth_sensor[i])
         expected = r_es.apply(p_ddot[0] + [0.0, 0.0, GRAVITY_MPS2], inverse=True)
         np.testing.assert_allclose(truth.acc_mps2[i], expected, atol=1e-4)
