@@ -1,6 +1,6 @@
 """The exercises Pelvio knows, once: every layer reads this registry (the simulator's timing, the rep
 detector's signal, the CLI's choices, the dashboard's pickers). A new exercise is one entry here, its
-pose in ``pelvio.sensor.sim.EXERCISE_POSES`` and its test.
+pose in ``pelvio.sensor.body.EXERCISE_POSES`` and its test.
 """
 
 from __future__ import annotations
