@@ -187,3 +187,10 @@ def test_only_an_empty_recording_is_refused():
     empty = ImuBatch.empty(100.0)
     with pytest.raises(CalibrationError, match="no samples"):
         analyze(empty)
+
+
+def test_the_guided_flow_takes_only_a_guided_method():
+    """'walking_only' is an offline fallback, not a flow to guide (it was accepted and failed later with a KeyError)."""
+    for method in ("walking_only", "reused", "gravity_only", "run"):
+        with pytest.raises(ValueError, match="calibration method must be one of walk, tilt"):
+            Calibrator(100.0, method=method)  # type: ignore[arg-type]
