@@ -7,10 +7,11 @@ same code on emulated peripherals (``pelvio.sensor.emulated``).
 
 ``BleSource`` is a *push* source: the notification callback only stamps the arrival time
 (``time.monotonic``) and puts the bytes on a bounded queue (O(1), never parses); the consumer
-(``LiveSession``) takes them off and decodes them with ``SensorStream`` exactly as it does the
-simulator's packets. Arrival times keep one origin across reconnects, so for devices without
-timestamps the stream's arrival clock continues ``seq`` from elapsed time and a dropped link shows as
-a seq jump; the source also lists each gap (``LinkStats.gaps``) for the recording's metadata.
+(``pelvio.sensor.sources.PushedSource``, read by ``LiveSession``) takes them off and decodes them with
+``SensorStream`` exactly as the simulator's packets are. Arrival times keep one origin across
+reconnects, so for devices without timestamps the stream's arrival clock continues ``seq`` from elapsed
+time and a dropped link shows as a seq jump; the source also lists each gap (``LinkStats.gaps``) for the
+recording's metadata.
 """
 
 from __future__ import annotations
