@@ -52,18 +52,23 @@ def offline(seconds: float) -> PelvisSeries:
     return pipeline.update(stream.feed_packets(packets))
 
 
-def test_live_angles_equal_the_offline_pipeline(session):
-    live = session(speed=SPEED)
-    wait_for(lambda: live.stats.calibration_status.startswith("calibrated") and live.stats.samples > 1500)
-    live.stop()
-    snap = live.snapshot(60.0)
-    ref = offline(snap["t_s"][-1] + 1.0)
+def assert_live_angles_equal(snap: dict[str, np.ndarray], ref) -> None:
+    """Every live sample's angles and shift equal the reference series' at the same ``seq`` (after calibration)."""
     idx = np.searchsorted(ref.seq, snap["seq"])
     assert np.array_equal(ref.seq[idx], snap["seq"])
     calibrated = ~np.isnan(snap["tilt_deg"])
     assert calibrated.sum() > 200
     for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m"):
         np.testing.assert_allclose(snap[name], getattr(ref, name)[idx], atol=1e-9, equal_nan=True)
+
+
+def test_live_angles_equal_the_offline_pipeline(session):
+    live = session(speed=SPEED)
+    wait_for(lambda: live.stats.calibration_status.startswith("calibrated") and live.stats.samples > 1500)
+    live.stop()
+    snap = live.snapshot(60.0)
+    ref = offline(snap["t_s"][-1] + 1.0)
+    assert_live_angles_equal(snap, ref)
 
 
 def test_live_replay_of_a_recording_equals_its_offline_analysis(tmp_path: Path):
@@ -82,12 +87,7 @@ def test_live_replay_of_a_recording_equals_its_offline_analysis(tmp_path: Path):
     snap = live.snapshot(60.0)
     np.testing.assert_array_equal(snap["seq"], rec.batch.seq)
     ref = PelvisPipeline(RATE_HZ).update(rec.batch)
-    idx = np.searchsorted(ref.seq, snap["seq"])
-    assert np.array_equal(ref.seq[idx], snap["seq"])
-    calibrated = ~np.isnan(snap["tilt_deg"])
-    assert calibrated.sum() > 200
-    for name in ("tilt_deg", "obliquity_deg", "rotation_deg", "shift_m"):
-        np.testing.assert_allclose(snap[name], getattr(ref, name)[idx], atol=1e-9, equal_nan=True)
+    assert_live_angles_equal(snap, ref)
 
     t0 = float(rec.batch.t_s[0])
     review = analyze_recording(rec).events()
