@@ -75,6 +75,23 @@ def overview_frame(trends: list[MetricTrend]) -> pd.DataFrame:
     } for t in trends])
 
 
+def shown_frame(frame: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """``trend_frame`` as the table shows it: every value with its unit at the one shown precision, a dash
+    where a session has none (not "None" or "nan")."""
+    def steps(v: float) -> str:
+        return "–" if not math.isfinite(v) else f"{v:.0f} steps"
+
+    return pd.DataFrame({
+        "session": frame["session"], "file": frame["file"],
+        f"{metric.label}, left": [metric.format(v) for v in frame["left"]],
+        f"{metric.label}, right": [metric.format(v) for v in frame["right"]],
+        "left − right": [metric.format(v, signed=True) for v in frame["difference"]],
+        "symmetry index": [f"{v:+.0f} %" if math.isfinite(v) else "–" for v in frame["symmetry_index_pct"]],
+        "left steps": [steps(v) for v in frame["steps_left"]],
+        "right steps": [steps(v) for v in frame["steps_right"]],
+    })
+
+
 def trend_spec(metric: Metric) -> dict:
     """Left and right of ``metric`` per session, side colours, one point per session."""
     title = f"{metric.label} ({metric.symbol.strip()})"
@@ -92,11 +109,6 @@ def trend_spec(metric: Metric) -> dict:
                         {"field": "value", "title": title, "format": f".{metric.digits}f"}],
         },
     }
-
-
-def _number(metric: Metric, *, signed: bool = False) -> str:
-    """A ``NumberColumn`` format with the metric's unit."""
-    return f"%{'+' if signed else ''}.{metric.digits}f{metric.symbol}"
 
 
 def _choose_metric(points: list[TrendPoint]) -> Metric:
@@ -125,15 +137,7 @@ def _metric_view(points: list[TrendPoint], metric: Metric) -> None:
     long = frame.melt(id_vars=["session"], value_vars=["left", "right"], var_name="side",
                       value_name="value").dropna()
     st.vega_lite_chart(long, trend_spec(metric), width="stretch")
-    steps = "%d steps"
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "left": st.column_config.NumberColumn(f"{metric.label}, left", format=_number(metric)),
-        "right": st.column_config.NumberColumn(f"{metric.label}, right", format=_number(metric)),
-        "difference": st.column_config.NumberColumn("left − right", format=_number(metric, signed=True)),
-        "symmetry_index_pct": st.column_config.NumberColumn("symmetry index", format="%+.0f %%"),
-        "steps_left": st.column_config.NumberColumn("left steps", format=steps),
-        "steps_right": st.column_config.NumberColumn("right steps", format=steps),
-    })
+    st.dataframe(shown_frame(frame, metric), hide_index=True, width="stretch")
 
 
 def render(recordings_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from importlib.resources import files
 from pathlib import Path
@@ -16,6 +17,11 @@ from pelvio.dashboard import plots
 from pelvio.sensor.sim import SimConfig
 
 APP = str(files("pelvio.dashboard") / "app.py")
+
+
+def number(text: str) -> float:
+    """The number in a shown value ("+2.4°", "0.55 s")."""
+    return float(re.match(r"[+-]?\d+(\.\d+)?", text)[0])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +58,10 @@ def test_metric_selector_switches_chart_and_table(sessions: Path, isolated: Path
     assert at.metric[1].value.startswith("+") and at.metric[1].value.endswith("°")  # left weaker
     assert any("drop is **shrinking**" in c.value for c in at.caption)
     table = at.dataframe[0].value
-    assert len(table) == 3 and (table["difference"].diff().dropna() < 0).all()
+    difference = table["left − right"].map(number)
+    assert len(table) == 3 and (difference.diff().dropna() < 0).all()
+    assert all(re.fullmatch(r"[+-]\d+\.\d°", v) for v in table["left − right"])  # tenths of a degree, signed
+    assert "None" not in table.to_string() and "nan" not in table.to_string()
     overview = at.dataframe[1].value.set_index("metric")
     assert overview.loc["contralateral pelvic drop", "verdict"] == "shrinking"
     assert {"step time", "obliquity range", "steps (stance side)"} <= set(overview.index)
@@ -64,5 +73,6 @@ def test_metric_selector_switches_chart_and_table(sessions: Path, isolated: Path
     assert all(0.3 < p["value"] < 0.8 for p in points)  # seconds per step, not degrees
     assert at.metric[1].value.endswith(" s") and any("step time" in c.value for c in at.caption)
     table = at.dataframe[0].value
-    assert len(table) == 3 and (table["left"] < 1.0).all()
+    assert len(table) == 3 and (table["step time, left"].map(number) < 1.0).all()
+    assert all(re.fullmatch(r"\d\.\d\d s", v) for v in table["step time, left"])  # hundredths of a second
     assert len(at.dataframe[1].value) == len(overview)  # the overview keeps every metric
