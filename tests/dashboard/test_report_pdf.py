@@ -97,7 +97,7 @@ def test_a_report_prints_a_non_latin_athlete_name_as_typed(sim_recording: Path):
 
 def test_the_report_fonts_print_names_in_every_covered_script():
     """Each name set in the report's own page class and read back through the PDF's Unicode maps."""
-    page = _Page()
+    page = _Page(" ".join(NAMES))
     for name in NAMES:
         page.para(f"athlete {name}")
     pdf = bytes(page.output())
