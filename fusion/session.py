@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from pelvio.errors import CalibrationError
-from pelvio.fusion.calibration import Calibration, Method
+from pelvio.fusion.calibration import GUIDED_METHODS, Calibration, Method
 from pelvio.fusion.events import step_regularity
 from pelvio.fusion.flags import (
     DEFAULT_THRESHOLDS,
@@ -168,8 +168,9 @@ class SessionAnalysis:
 
 def _exercise_reps(exercise: str, series: PelvisSeries, steps: Steps, calibration: Calibration,
                    rate: float) -> Reps:
-    """Reps after the calibration movement, away from walking."""
-    after = calibration.walk_s[1] if calibration.method != "walking_only" else 0.0
+    """Reps after the calibration movement, away from walking. Only a guided calibration has that movement in
+    the recording; a fallback's times are not this recording's (a lent one) or not a time at all (gravity)."""
+    after = calibration.walk_s[1] if calibration.method in GUIDED_METHODS else 0.0
     m = series.t_s >= after
     reps = detect_reps(series[m], exercise=exercise, sampling_rate_hz=rate)
     return reps.without_walking(steps.ic_s)

@@ -51,6 +51,7 @@ def test_an_exercise_set_on_its_own_borrows_the_days_calibration_of_the_same_sen
     other = recorded(tmp_path, "squat", seconds=30.0, prelude=False, athlete="Bob", seed=3)
     result, lent = analysed(other)
     assert lent is None and result.calibration.method == "gravity_only", "another athlete's calibration is not lent"
+    assert len(result.reps) > 0, "the vertical is known from gravity: reps are counted, only sides are withheld"
 
 
 def test_a_short_walk_without_standing_calibrates_on_walking_alone(tmp_path):
