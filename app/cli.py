@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_dashboard)
 
     from pelvio.app.privacy import add_forget_command
+    from pelvio.app.video import add_video_command
 
+    add_video_command(sub)
     add_forget_command(sub, DEFAULT_RECORDINGS)
     return p
 
@@ -136,6 +138,8 @@ def _sim_options(p: argparse.ArgumentParser, *, seconds_default: float | None) -
     p.add_argument("--packet-loss", type=_finite, default=0.0, help="fraction of notifications lost (0-1)")
     p.add_argument("--jitter-ms", type=_finite, default=20.0, help="arrival-time jitter (ms)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sync-hops", type=int, default=0, metavar="N",
+                   help="start with N small hops, as done to sync a video (0-5; default 0)")
 
 
 def _sensor_options(p: argparse.ArgumentParser) -> None:
@@ -172,6 +176,7 @@ def _sim_config(args: argparse.Namespace, *, duration_s: float | None) -> SimCon
             activity=args.activity, duration_s=duration_s, sampling_rate_hz=args.rate or 100.0, seed=args.seed,
             weak_side=args.weak_side, drop_deg=args.drop_deg, shift_side=args.shift_side, shift_cm=args.shift_cm,
             misalignment_deg=args.misalignment_deg, packet_loss=args.packet_loss, jitter_s=args.jitter_ms / 1000.0,
+            sync_hops=args.sync_hops,
         )
     except ValueError as e:
         raise PelvioError(str(e)) from e

@@ -1,4 +1,5 @@
-"""``pelvio forget ATHLETE``: delete every recording of one athlete on request (both files of each pair).
+"""``pelvio forget ATHLETE``: delete every recording of one athlete on request (both files of each pair, and the
+videos attached to it).
 
 Athletes are matched as ``pelvio trend`` matches them (case-insensitive, surrounding spaces ignored),
 from the sidecar or, for a recording whose sidecar is missing, from the metadata in its header. A
@@ -12,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pelvio.app.video import video_files
 from pelvio.errors import PelvioError
 from pelvio.sensor.recording import DATA_SUFFIX, list_recordings, sidecar_path_for
 
@@ -39,6 +41,7 @@ def plan_forget(directory: str | Path, athlete: str) -> ForgetPlan:
             sidecar = sidecar_path_for(info.path)
             temp = sidecar.with_name(f".{sidecar.name}.tmp")
             plan.files += [p for p in (info.path, sidecar, temp) if p.exists()]
+            plan.files += video_files(info.path)
     return plan
 
 

@@ -13,7 +13,7 @@ weak is kept but marked ambiguous rather than guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -66,6 +66,10 @@ class Steps:
 
     def usable(self, side: str) -> np.ndarray:
         return (self.side == side) & ~self.ambiguous & self.valid
+
+    def select(self, keep: np.ndarray) -> Steps:
+        """The steps where ``keep`` is True."""
+        return Steps(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
 
 
 def _window_extrema(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

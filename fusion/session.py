@@ -29,6 +29,7 @@ from pelvio.fusion.orientation import Backend
 from pelvio.fusion.pipeline import PelvisPipeline, PelvisSeries, _cannot_calibrate, offline_series
 from pelvio.fusion.reps import Reps, detect_reps
 from pelvio.fusion.single_leg import Holds, detect_single_leg, side_summary
+from pelvio.fusion.sync import hop_block
 from pelvio.sensor.batch import ImuBatch
 
 MIN_STEPS_PER_SIDE = DEFAULT_THRESHOLDS.min_steps_per_side
@@ -55,6 +56,8 @@ class SessionAnalysis:
     reps: Reps | None = None
     """Exercise repetitions, when the exercise was named (``analyze(..., exercise=...)``)."""
     thresholds: FlagThresholds = DEFAULT_THRESHOLDS
+    sync_hops: tuple[float, float] | None = None
+    """(start, end) of the hops done to sync a video; their landings are not steps."""
 
     @property
     def duration_s(self) -> float:
@@ -277,8 +280,11 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     if progress:
         progress(0.8)
     steps = detect_steps(series, sampling_rate_hz=rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
+    hops = hop_block(batch.t_s, batch.acc_mps2)
+    if hops is not None:
+        steps = steps.select((steps.ic_s < hops[0]) | (steps.ic_s > hops[1]))
     holds = detect_single_leg(series, sampling_rate_hz=rate)
-    result = SessionAnalysis(rate, calibration, series, steps, holds, thresholds=thresholds)
+    result = SessionAnalysis(rate, calibration, series, steps, holds, thresholds=thresholds, sync_hops=hops)
     if exercise is not None:
         result.reps = _exercise_reps(exercise, series, steps, calibration, rate)
     result.flags = session_flags(result)

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pelvio.conventions import pelvis_rotation_from_angles, yaw_rotation
+from pelvio.conventions import GRAVITY_MPS2, pelvis_rotation_from_angles, yaw_rotation
 from pelvio.exercises import EXERCISES, REGISTRY
 
 ACTIVITIES: tuple[str, ...] = ("stand", "walk", "single_leg_stance", *EXERCISES)
@@ -170,6 +170,12 @@ class BodyConfig:
     """Normal swing-side drop in single-leg stance and lunge."""
     sway_scale: float = 1.0
     """Quiet-standing sway (~0.3 deg, ~3 mm); 0 gives a perfectly still subject."""
+    sync_hops: int = 0
+    """Small hops at the very start, before everything else (as the README asks, to sync a video): 0 or 1..5."""
+    hop_interval_s: float = 1.0
+    """From one hop's landing to the next."""
+    hop_flight_s: float = 0.25
+    """Time in the air (a hop of g T^2 / 8: 7.7 cm at 0.25 s)."""
 
     def __post_init__(self) -> None:
         lo, hi = RATE_RANGE_HZ
@@ -189,6 +195,24 @@ class BodyConfig:
                              f"{self.cadence_spm}, {self.walk_speed_mps}")
         if not 0 <= self.step_variability <= 2:
             raise ValueError(f"step_variability must be in [0, 2], got {self.step_variability}")
+        if not (0 <= self.sync_hops <= 5 and 0.1 <= self.hop_flight_s <= 0.5
+                and self.hop_interval_s >= HOP_PUSH_S + self.hop_flight_s + HOP_IMPACT_S + HOP_SETTLE_S):
+            raise ValueError(f"sync_hops must be 0..5, hop_flight_s 0.1..0.5 s and hop_interval_s at least push + flight + "
+                             f"landing ({HOP_PUSH_S + HOP_IMPACT_S + HOP_SETTLE_S:g} s + flight), got {self.sync_hops}, "
+                             f"{self.hop_flight_s}, {self.hop_interval_s}")
+
+    @property
+    def hop_landings_s(self) -> np.ndarray:
+        """Landing time of every sync hop (the instant the feet touch down)."""
+        first = HOP_LEAD_S + HOP_PUSH_S + self.hop_flight_s
+        return first + self.hop_interval_s * np.arange(self.sync_hops)
+
+    @property
+    def hops_s(self) -> float:
+        """Length of the hop block at the start; everything else begins this much later."""
+        if not self.sync_hops:
+            return 0.0
+        return float(self.hop_landings_s[-1]) + HOP_IMPACT_S + HOP_SETTLE_S + HOP_TAIL_S
 
     @property
     def step_s(self) -> float:
@@ -198,6 +222,13 @@ class BodyConfig:
     def n_samples(self) -> int | None:
         """Samples in the session (``None`` when endless)."""
         return None if self.duration_s is None else int(round(self.duration_s * self.sampling_rate_hz))
+
+
+HOP_LEAD_S, HOP_PUSH_S, HOP_IMPACT_S, HOP_SETTLE_S, HOP_TAIL_S = 1.0, 0.2, 0.08, 0.4, 1.0
+"""A sync hop: still, then a push (raised-cosine upward acceleration) to take-off, free fall, a landing impact
+(raised cosine, 80 ms: ~3 g above gravity at 0.25 s flight) that stops the fall, and a slow settle back to the
+standing height; then still until the next. The lead and tail are shorter than the calibration's 2 s of standing,
+so the hops are never taken for the calibration's movement."""
 
 
 # ---------------------------------------------------------------- smooth building blocks
@@ -279,12 +310,15 @@ def _plan(cfg: BodyConfig) -> _Plan:
     end = math.inf if cfg.duration_s is None else float(cfg.duration_s)
     step = cfg.step_s
     ramp = 2.0 * step
+    t0 = cfg.hops_s
+    hops = ((0.0, t0, "sync_hops"),) if t0 else ()
     if not cfg.calibration_prelude:
-        walks = (_Walk(0.0, math.inf, ramp),) if cfg.activity == "walk" else ()
-        return _Plan(walks, 0.0, ((0.0, end, cfg.activity),))
-    walk_start = CALIBRATION_STAND_S
+        walks = (_Walk(t0, math.inf, ramp),) if cfg.activity == "walk" else ()
+        return _Plan(walks, t0, tuple((a, min(b, end), label) for a, b, label in (*hops, (t0, end, cfg.activity))
+                                      if a < end))
+    walk_start = t0 + CALIBRATION_STAND_S
     walk_end = walk_start + CALIBRATION_STEPS * step
-    segs = [(0.0, walk_start, "calibration_stand"), (walk_start, walk_end, "calibration_walk")]
+    segs = [*hops, (t0, walk_start, "calibration_stand"), (walk_start, walk_end, "calibration_walk")]
     if cfg.activity == "walk":
         walks, act = (_Walk(walk_start, math.inf, ramp),), walk_end
     else:
@@ -293,6 +327,37 @@ def _plan(cfg: BodyConfig) -> _Plan:
     segs.append((act, end, cfg.activity))
     kept = tuple((a, min(b, end), label) for a, b, label in segs if a < end)
     return _Plan(walks, act, kept)
+
+
+def _raised_cosine_m(tau_s: np.ndarray, dv_mps: float, d_s: float) -> np.ndarray:
+    """Position of a body given ``dv_mps`` of velocity by a raised-cosine acceleration pulse lasting ``d_s``
+    from ``tau_s = 0`` (exact double integral; zero before, linear after)."""
+    u = np.clip(tau_s / d_s, 0.0, 1.0)
+    inside = dv_mps * d_s * (0.5 * u * u + (np.cos(2.0 * np.pi * u) - 1.0) / (4.0 * np.pi**2))
+    return inside + dv_mps * np.maximum(tau_s - d_s, 0.0)
+
+
+def hop_height_m(cfg: BodyConfig, t: np.ndarray) -> np.ndarray:
+    """Vertical offset (m) of the sync hops: exact free fall in the air, so the sensor reads 0 g there.
+
+    Each hop is computed only inside its own window (outside it is exactly 0), so the linear terms that cancel
+    after a hop never meet a large ``t``."""
+    z = np.zeros(len(t))
+    flight = cfg.hop_flight_s
+    v0 = 0.5 * GRAVITY_MPS2 * flight
+    residual = 0.5 * v0 * (HOP_PUSH_S - HOP_IMPACT_S)
+    for land in cfg.hop_landings_s:
+        take_off = land - flight
+        start, settled = take_off - HOP_PUSH_S, land + HOP_IMPACT_S + HOP_SETTLE_S
+        inside = (t > start) & (t < settled)
+        if not inside.any():
+            continue
+        x = t[inside]
+        air = np.clip(x - take_off, 0.0, flight)
+        z[inside] = (_raised_cosine_m(x - start, v0, HOP_PUSH_S) - 0.5 * GRAVITY_MPS2 * air * air
+                     - GRAVITY_MPS2 * flight * np.maximum(x - land, 0.0) + _raised_cosine_m(x - land, v0, HOP_IMPACT_S)
+                     - residual * smootherstep((x - land - HOP_IMPACT_S) / HOP_SETTLE_S))
+    return z
 
 
 def _stance_amp_deg(cfg: BodyConfig, side: str, normal_deg: float) -> float:
@@ -617,6 +682,8 @@ class Body:
         pose = (np.sin(phase) @ _SWAY_WEIGHT) * _SWAY_AMP * self.config.sway_scale
         for walk in self._plan.walks:
             pose += _walk_pose(self.config, walk, t)
+        if self.config.sync_hops:
+            pose[:, 5] += hop_height_m(self.config, t)
         return pose + _activity_pose(self.config, self._plan, t)
 
     def heading_rad(self, t_s: np.ndarray) -> np.ndarray:

@@ -761,6 +761,24 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     return Recording(data, sidecar_path, metadata, batch, not issues, warnings + issues)
 
 
+def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A recording's sidecar metadata without reading its samples; None when it has none."""
+    return _read_sidecar(_paths(path)[1])
+
+
+def update_sidecar(path: str | os.PathLike[str], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into a finished recording's sidecar (attachments, a user's offset), atomically and
+    durably; returns the new metadata. The data file is never touched. A recording without a sidecar
+    (a killed process that never wrote one) cannot take attachments: ``RecordingError``."""
+    data, sidecar = _paths(path)
+    meta = _read_sidecar(sidecar)
+    if meta is None:
+        raise RecordingError(f"{data} has no sidecar {sidecar.name} to list attachments in")
+    meta = {**meta, **changes}
+    _write_json_atomic(sidecar, meta, fsync=True)
+    return meta
+
+
 # ----------------------------------------------------------------------------- listing
 
 

@@ -27,9 +27,17 @@ class CalibrationError(PelvioError):
     """The data cannot define the sensor-to-pelvis alignment (no quiet standing, no walking...)."""
 
 
+class VideoError(PelvioError):
+    """A video cannot be attached: missing, too big, not a video, damaged; the message names the file and the fix."""
+
+
 class SensorUnavailableError(PelvioError):
     """This machine has no usable Bluetooth stack (no adapter, radio off, no D-Bus, permission denied)."""
 
 
 class SensorConnectionError(PelvioError):
     """A sensor could not be found, connected or kept streaming; the message says which and why."""
+
+
+class SyncError(PelvioError):
+    """A video's clock cannot be matched to a recording's: no hops found, or they do not match."""

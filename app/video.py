@@ -1,0 +1,308 @@
+"""A phone video beside a recording: attach it (copied next to the recording and listed in its sidecar),
+sync its clock to the recording's from the three hops at the start, and feed the clip renderer.
+
+Nothing is written until everything is known to be good: the video is probed, the hops are found in both,
+the overlap is checked, then the copy is made under a temporary name and renamed, then the sidecar is
+updated; a failure on the way deletes what this attach wrote and leaves the recording as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pelvio.app.clip import ClipTrace, RepMark
+from pelvio.errors import PelvioError, VideoError
+from pelvio.fusion.session import SessionAnalysis
+from pelvio.fusion.sync import (
+    SyncError,
+    SyncResult,
+    audio_onsets,
+    sensor_hops,
+    sync_by_audio,
+    sync_by_motion,
+    vertical_velocity,
+    vertical_velocity_px,
+)
+from pelvio.sensor.recording import Recording, read_recording, read_sidecar, update_sidecar
+from pelvio.sensor.video import VideoInfo, audio_track, gray_frames, probe_video
+
+SYNC_WINDOW_S = 60.0
+"""The hops are looked for in the video's first minute (the README asks for them right after pressing record)."""
+MIN_VIDEO_S = 2.0
+BROWSER_PLAYABLE = {("mp4", "h264"), ("mp4", "vp9"), ("mp4", "av1"), ("webm", "vp9"), ("webm", "vp8"), ("webm", "av1")}
+"""(container, codec) pairs every current browser plays; anything else (HEVC, MOV) gets an H.264 preview."""
+
+
+@dataclass(frozen=True)
+class AttachedVideo:
+    """One entry of a sidecar's ``videos`` list, with its files resolved next to the recording."""
+
+    path: Path
+    offset_s: float
+    """Recording time at video time 0: recording time = video time + offset_s."""
+    offset_source: str
+    """"hops" (found by Pelvio) or "user" (set with --offset or in Review)."""
+    sync: dict[str, Any] | None
+    duration_s: float
+    preview: Path | None
+    """A browser-playable copy, when the original is not (HEVC, MOV)."""
+    original_name: str
+
+    @property
+    def playable(self) -> Path:
+        return self.preview or self.path
+
+    @classmethod
+    def from_entry(cls, folder: Path, entry: dict[str, Any]) -> AttachedVideo:
+        preview = entry.get("preview")
+        return cls(folder / entry["file"], float(entry["offset_s"]), str(entry.get("offset_source", "hops")),
+                   entry.get("sync"), float(entry.get("duration_s", math.nan)), folder / preview if preview else None,
+                   str(entry.get("original_name", entry["file"])))
+
+
+def attached_videos(recording: Recording) -> list[AttachedVideo]:
+    """The videos a recording's sidecar lists (entries whose file is gone are left out)."""
+    entries = recording.metadata.get("videos")
+    out = []
+    for e in entries if isinstance(entries, list) else []:
+        try:
+            video = AttachedVideo.from_entry(recording.path.parent, e)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if video.path.exists():
+            out.append(video)
+    return out
+
+
+def video_files(recording_path: Path) -> list[Path]:
+    """Every file an attach wrote for a recording (videos, previews, leftovers of an interrupted attach),
+    for ``pelvio forget``: listed in the sidecar or named after the recording."""
+    folder = recording_path.parent
+    try:
+        metadata = read_sidecar(recording_path) or {}
+    except PelvioError:
+        metadata = {}
+    named = {p for p in folder.glob(f"{recording_path.stem}.video*") if p.is_file()}
+    named |= {p for p in folder.glob(f".{recording_path.stem}.video*") if p.is_file()}
+    entries = metadata.get("videos")
+    for e in entries if isinstance(entries, list) else []:
+        for key in ("file", "preview"):
+            if isinstance(e, dict) and isinstance(e.get(key), str) and (folder / e[key]).is_file():
+                named.add(folder / e[key])
+    return sorted(named)
+
+
+def find_offset(recording: Recording, info: VideoInfo) -> SyncResult:
+    """Sync by the hops: the sounds of the landings when the video has audio and they match, else the frames'
+    motion. ``SyncError`` (a plain sentence) when the hops are in neither."""
+    batch = recording.batch
+    hops = sensor_hops(batch.t_s, batch.acc_mps2)
+    window = min(info.duration_s, SYNC_WINDOW_S)
+    heard = None
+    if info.has_audio:
+        track = audio_track(info.path, start_s=0.0, stop_s=window)
+        if track is not None:
+            heard = sync_by_audio(hops, audio_onsets(*track))
+    if heard is not None and heard.sure:
+        return heard
+    frame_s, motion = vertical_velocity_px(*gray_frames(info.path, start_s=0.0, stop_s=window))
+    try:
+        seen = sync_by_motion(batch.t_s, vertical_velocity(batch.t_s, batch.acc_mps2, hops), hops, frame_s, motion)
+    except SyncError:
+        if heard is not None:
+            return heard
+        raise
+    return seen if heard is None or seen.confidence >= heard.confidence else heard
+
+
+def check_overlap(recording: Recording, info: VideoInfo, offset_s: float) -> None:
+    """The video must show some of the recording: ``VideoError`` otherwise."""
+    if info.duration_s < MIN_VIDEO_S:
+        raise VideoError(f"{info.path.name} lasts {info.duration_s:.1f} s: too short to show a movement "
+                         f"(at least {MIN_VIDEO_S:g} s)")
+    start, end = offset_s, offset_s + info.duration_s
+    if end <= 0.0 or start >= recording.duration_s:
+        raise VideoError(f"{info.path.name} (recording time {start:.1f} to {end:.1f} s with offset {offset_s:.2f} s) "
+                         f"does not overlap the recording (0 to {recording.duration_s:.1f} s): check the offset")
+
+
+def _entry_name(recording_path: Path, existing: list[dict[str, Any]], suffix: str) -> str:
+    used = {e.get("file") for e in existing if isinstance(e, dict)}
+    n = 1
+    while f"{recording_path.stem}.video{n}{suffix}" in used or (recording_path.parent /
+                                                                  f"{recording_path.stem}.video{n}{suffix}").exists():
+        n += 1
+    return f"{recording_path.stem}.video{n}{suffix}"
+
+
+def _copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"cannot copy {src.name} beside the recording: {exc.strerror or exc}") from exc
+
+
+@dataclass(frozen=True)
+class Attached:
+    video: AttachedVideo
+    sync: SyncResult | None
+    """None when the user gave the offset."""
+
+
+def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike[str], *,
+           offset_s: float | None = None, original_name: str | None = None,
+           make_preview: Callable[[Path, Path], Path] | None = None) -> Attached:
+    """Copy ``video_path`` beside the recording, sync it (unless ``offset_s`` is given) and list it in the
+    sidecar. ``make_preview(video, out)``: how to write a browser-playable copy when the video is not one
+    (the clip renderer's ``transcode_preview``; None: no preview). Raises a ``PelvioError`` with one plain
+    sentence, having written nothing, when the video cannot be read, has no hops or does not overlap."""
+    recording = read_recording(recording_path)
+    info = probe_video(video_path)
+    result = None
+    if offset_s is None:
+        try:
+            result = find_offset(recording, info)
+        except SyncError as exc:
+            raise SyncError(f"{info.path.name}: {exc}") from exc
+        offset_s = result.offset_s
+    check_overlap(recording, info, offset_s)
+    existing = recording.metadata.get("videos")
+    entries = list(existing) if isinstance(existing, list) else []
+    name = _entry_name(recording.path, entries, info.path.suffix.lower() or ".mp4")
+    target = recording.path.parent / name
+    written: list[Path] = []
+    try:
+        _copy(info.path, target)
+        written.append(target)
+        preview = None
+        if make_preview is not None and (info.container, info.video_codec) not in BROWSER_PLAYABLE:
+            preview = make_preview(target, target.with_name(f"{target.stem}.preview.mp4"))
+            written.append(preview)
+        entry: dict[str, Any] = {
+            "file": name, "original_name": original_name or info.path.name, "offset_s": offset_s,
+            "offset_source": "hops" if result is not None else "user", "sync": result.to_dict() if result else None,
+            "duration_s": info.duration_s, "container": info.container, "codec": info.video_codec,
+            "rotation_deg": info.rotation_deg, "size": [info.display_width, info.display_height],
+            "has_audio": info.has_audio, "variable_frame_rate": info.variable_frame_rate,
+            "preview": preview.name if preview else None,
+        }
+        meta = update_sidecar(recording.path, {"videos": [*entries, entry]})
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return Attached(AttachedVideo.from_entry(recording.path.parent, meta["videos"][-1]), result)
+
+
+def set_offset(recording_path: str | os.PathLike[str], offset_s: float, *, index: int = 0) -> AttachedVideo:
+    """The user's offset for an attached video (a nudge or a correction); the hop sync stays recorded."""
+    recording = read_recording(recording_path)
+    videos = attached_videos(recording)
+    if not videos:
+        raise PelvioError(f"{recording.path.name} has no video attached: pelvio video attach RECORDING VIDEO")
+    if not 0 <= index < len(videos):
+        raise PelvioError(f"{recording.path.name} has {len(videos)} video(s); choose 1 to {len(videos)}")
+    probe = probe_video(videos[index].path)
+    check_overlap(recording, probe, offset_s)
+    entries = [dict(e) for e in recording.metadata["videos"]]
+    target = next(e for e in entries if e.get("file") == videos[index].path.name)
+    target.update(offset_s=float(offset_s), offset_source="user")
+    update_sidecar(recording.path, {"videos": entries})
+    return AttachedVideo.from_entry(recording.path.parent, target)
+
+
+def clip_trace(analysis: SessionAnalysis) -> ClipTrace:
+    """What a rendered clip's panel shows, taken from the analysis as it is (the panel computes nothing)."""
+    s = analysis.series
+    steps = [(float(t), "unknown" if amb else str(side))
+             for t, side, amb in zip(analysis.steps.ic_s, analysis.steps.side, analysis.steps.ambiguous)]
+    reps = []
+    if analysis.reps is not None:
+        r = analysis.reps
+        for k in range(len(r.start_s)):
+            reps.append(RepMark(start_s=float(r.start_s[k]), end_s=float(r.end_s[k]), label=f"{r.exercise} {k + 1}",
+                                drop_deg=float(r.obliquity_at_bottom_deg[k]),
+                                shift_cm=float(r.shift_at_bottom_m[k]) * 100.0))
+    return ClipTrace(t_s=s.t_s, obliquity_deg=s.obliquity_deg, tilt_deg=s.tilt_deg, shift_cm=s.shift_m * 100.0,
+                     steps=steps, reps=reps, flags=[])
+
+
+def video_time(video: AttachedVideo, recording_s: float) -> float:
+    """The video time showing ``recording_s``, clamped into the video."""
+    t = recording_s - video.offset_s
+    return min(max(t, 0.0), video.duration_s) if math.isfinite(video.duration_s) else max(t, 0.0)
+
+
+def add_video_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``pelvio video attach | offset | render`` on the CLI's subcommands."""
+    v = sub.add_parser("video", help="attach a phone video to a recording, sync it by the hops, render a clip")
+    vs = v.add_subparsers(dest="video_command", required=True)
+    a = vs.add_parser("attach", help="copy a video beside a recording and sync it by the three hops at the start")
+    a.add_argument("recording", help="a .arrows recording (or its .json sidecar)")
+    a.add_argument("video", help="an MP4, MOV or WebM from a phone (H.264, HEVC or VP9)")
+    a.add_argument("--offset", type=float, metavar="S",
+                   help="recording time (s) at the video's start, instead of finding the hops "
+                        "(negative: the video started first)")
+    a.set_defaults(func=_run_attach)
+    o = vs.add_parser("offset", help="set or nudge an attached video's offset")
+    o.add_argument("recording")
+    o.add_argument("seconds", type=float, help="recording time (s) at the video's start")
+    o.add_argument("--video", type=int, default=1, help="which attached video (default 1)")
+    o.set_defaults(func=_run_offset)
+    r = vs.add_parser("render", help="write one MP4: the video with the pelvis trace, marks and rep figures under it")
+    r.add_argument("recording")
+    r.add_argument("-o", "--out", required=True, metavar="CLIP.mp4")
+    r.add_argument("--from", dest="from_s", type=float, metavar="S", help="start (recording time, s)")
+    r.add_argument("--to", dest="to_s", type=float, metavar="S", help="end (recording time, s)")
+    r.add_argument("--video", type=int, default=1, help="which attached video (default 1)")
+    r.set_defaults(func=_run_render)
+
+
+def _run_attach(args: argparse.Namespace) -> int:
+    from pelvio.app.clip import transcode_preview
+
+    done = attach(args.recording, args.video, offset_s=args.offset, make_preview=transcode_preview)
+    v, result = done.video, done.sync
+    print(f"attached {v.original_name} as {v.path}", file=sys.stderr)
+    if result is None:
+        print(f"offset {v.offset_s:+.3f} s (set by hand)")
+    else:
+        verdict = "sure" if result.sure else "NOT sure: check it in Review and nudge it with pelvio video offset"
+        print(f"offset {v.offset_s:+.3f} s from the hops ({result.method}; confidence {result.confidence:.2f}, {verdict}); "
+              f"{result.detail}")
+    return 0
+
+
+def _run_offset(args: argparse.Namespace) -> int:
+    v = set_offset(args.recording, args.seconds, index=args.video - 1)
+    print(f"offset {v.offset_s:+.3f} s for {v.original_name}")
+    return 0
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from pelvio.app.analysis import analyze_recording, named_exercise
+    from pelvio.app.clip import progress_bar, render_clip
+
+    recording = read_recording(args.recording)
+    videos = attached_videos(recording)
+    if not videos:
+        raise PelvioError(f"{recording.path.name} has no video attached: pelvio video attach RECORDING VIDEO")
+    if not 1 <= args.video <= len(videos):
+        raise PelvioError(f"{recording.path.name} has {len(videos)} video(s); choose --video 1 to {len(videos)}")
+    video = videos[args.video - 1]
+    analysis = analyze_recording(recording, exercise=named_exercise(recording))
+    out = render_clip(video.path, clip_trace(analysis), video.offset_s, args.out, from_s=args.from_s, to_s=args.to_s,
+                      progress=progress_bar(sys.stderr))
+    print(out)
+    return 0

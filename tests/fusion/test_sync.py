@@ -1,0 +1,177 @@
+"""Sync maths on arrays: the sensor's landings, heard landings and the motion correlation.
+
+The sensor side is judged on real walks too: the shared Mobilise-D walks have no hops, so nothing may be
+found in them; with three hops put in front of them (the simulator's hop, read by the real sensor's
+still-standing noise and gravity, in every mounting) the landings must be found where they were put.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import realwalks
+from scipy.spatial.transform import Rotation
+
+from pelvio.conventions import GRAVITY_MPS2
+from pelvio.fusion import sync
+from pelvio.sensor.body import BodyConfig, hop_height_m, second_difference
+from pelvio.sensor.sim import SimConfig, simulate
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0, 200.0])
+@pytest.mark.parametrize("activity", ["walk", "squat"])
+def test_the_simulated_landings_are_found_within_a_sample(rate_hz, activity):
+    cfg = SimConfig(activity=activity, duration_s=30.0, sampling_rate_hz=rate_hz, sync_hops=3, seed=4)
+    m = simulate(cfg).measured
+    found = sync.sensor_hops(m.t_s, m.acc_mps2)
+    np.testing.assert_allclose(found, cfg.hop_landings_s, atol=1.0 / rate_hz)
+
+
+def test_a_walk_without_hops_says_so():
+    m = simulate(SimConfig(activity="walk", duration_s=30.0, seed=1)).measured
+    with pytest.raises(sync.SyncError, match="no three hops"):
+        sync.sensor_hops(m.t_s, m.acc_mps2)
+
+
+def test_two_hops_are_not_three():
+    cfg = SimConfig(activity="stand", duration_s=10.0, sync_hops=2, calibration_prelude=False)
+    m = simulate(cfg).measured
+    with pytest.raises(sync.SyncError):
+        sync.sensor_hops(m.t_s, m.acc_mps2)
+
+
+REAL = realwalks.walks()
+needs_real = pytest.mark.skipif(not REAL, reason="the shared Mobilise-D walks are not on this machine")
+
+
+@needs_real
+@pytest.mark.parametrize("walk", REAL, ids=lambda w: w.name)
+def test_no_hops_are_found_in_real_walks(walk):
+    b = walk.batch()
+    with pytest.raises(sync.SyncError):
+        sync.sensor_hops(b.t_s, b.acc_mps2)
+
+
+def with_hops(walk: realwalks.Walk, cfg: BodyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The hop block in front of a real walk, as its sensor would read it: the walk's first second of standing
+    (its noise and its gravity direction) repeated, plus the hops' vertical acceleration along that gravity."""
+    n = int(round(cfg.hops_s * walk.rate_hz))
+    t = np.arange(n) / walk.rate_hz
+    still = slice(0, int(walk.rate_hz))
+    up = walk.acc_mps2[still].mean(axis=0)
+    up /= np.linalg.norm(up)
+    a_up = second_difference(lambda x: np.column_stack([np.zeros_like(x), np.zeros_like(x), hop_height_m(cfg, x)]),
+                             t)[:, 2]
+    noise_acc = np.resize(walk.acc_mps2[still] - walk.acc_mps2[still].mean(axis=0), (n, 3))
+    noise_gyr = np.resize(walk.gyr_rps[still], (n, 3))
+    acc = noise_acc + np.outer(GRAVITY_MPS2 + a_up, up)
+    return np.vstack([acc, walk.acc_mps2]), np.vstack([noise_gyr, walk.gyr_rps])
+
+
+@needs_real
+@pytest.mark.parametrize("walk", REAL, ids=lambda w: w.name)
+def test_hops_in_front_of_real_walks_are_found_in_every_mounting(walk):
+    cfg = BodyConfig(activity="stand", sync_hops=3, hop_interval_s=1.1, hop_flight_s=0.22)
+    acc, _ = with_hops(walk, cfg)
+    t = np.arange(len(acc)) / walk.rate_hz
+    for name, mount in {**realwalks.axis_aligned_mountings(), **realwalks.random_mountings(6)}.items():
+        found = sync.sensor_hops(t, mount.apply(acc))
+        np.testing.assert_allclose(found, cfg.hop_landings_s, atol=1.5 / walk.rate_hz, err_msg=name)
+
+
+def test_heard_landings_give_the_offset():
+    landings = np.array([1.55, 2.55, 3.55])
+    offset = 2.345
+    heard = np.array([0.3, 0.9, *(landings - offset + [0.004, -0.003, 0.002]), 7.1])
+    got = sync.sync_by_audio(landings, heard)
+    assert got is not None and got.sure and got.method == "audio"
+    assert abs(got.offset_s - offset) < 0.005
+    assert got.video_hops_s == pytest.approx(tuple(landings - offset), abs=0.005)
+
+
+def test_sounds_with_another_rhythm_do_not_match():
+    landings = np.array([1.55, 2.55, 3.55])
+    assert sync.sync_by_audio(landings, np.array([0.2, 0.9, 2.4, 3.0, 5.5])) is None
+
+
+def test_a_regular_beat_matches_but_is_not_sure():
+    landings = np.array([1.5, 2.5, 3.5])
+    got = sync.sync_by_audio(landings, np.arange(0.0, 10.0, 1.0))
+    assert got is not None and not got.sure and got.confidence < 0.5
+
+
+def test_audio_onsets_are_found_to_the_millisecond():
+    rate = 48000
+    rng = np.random.default_rng(3)
+    x = 0.01 * rng.standard_normal(rate * 5)
+    clicks = [0.7321, 1.9012, 3.3333]
+    for c in clicks:
+        k = int(round(c * rate))
+        x[k:k + 240] += 0.8 * rng.standard_normal(240) * np.exp(-np.arange(240) / 60)
+    got = sync.audio_onsets(x, rate, first_s=10.0)
+    np.testing.assert_allclose(got, np.array(clicks) + 10.0, atol=0.001)
+
+
+def test_motion_sync_recovers_a_known_offset_from_the_true_velocity():
+    """The correlation itself, on the sensor's velocity sampled like a 30 fps video in px/s: no decoding."""
+    cfg = SimConfig(activity="stand", duration_s=12.0, sampling_rate_hz=100.0, sync_hops=3, seed=2)
+    m = simulate(cfg).measured
+    hops = sync.sensor_hops(m.t_s, m.acc_mps2)
+    velocity = sync.vertical_velocity(m.t_s, m.acc_mps2, hops)
+    offset = 0.8137
+    frames = np.arange(0.0, 10.0, 1 / 30.0)
+    mid = 0.5 * (frames[1:] + frames[:-1])
+    motion = 400.0 * np.interp(mid + offset, m.t_s, velocity) + 20.0 * np.random.default_rng(1).standard_normal(len(mid))
+    got = sync.sync_by_motion(m.t_s, velocity, hops, mid, motion)
+    assert got.sure and abs(got.offset_s - offset) < 0.01
+
+
+def test_no_motion_means_no_hops_in_the_video():
+    cfg = SimConfig(activity="stand", duration_s=12.0, sync_hops=3, seed=2)
+    m = simulate(cfg).measured
+    hops = sync.sensor_hops(m.t_s, m.acc_mps2)
+    velocity = sync.vertical_velocity(m.t_s, m.acc_mps2, hops)
+    frames = np.arange(0.0, 10.0, 1 / 30.0)
+    with pytest.raises(sync.SyncError, match="no hops were found in the video"):
+        sync.sync_by_motion(m.t_s, velocity, hops, frames, np.random.default_rng(0).standard_normal(len(frames)))
+
+
+def test_the_vertical_velocity_is_the_landing_speed_in_any_mounting():
+    cfg = SimConfig(activity="stand", duration_s=8.0, sampling_rate_hz=200.0, sync_hops=3, seed=5,
+                    misalignment_deg=40.0)
+    m = simulate(cfg).measured
+    hops = sync.sensor_hops(m.t_s, m.acc_mps2)
+    for mount in Rotation.random(4, random_state=1):
+        velocity = sync.vertical_velocity(m.t_s, mount.apply(m.acc_mps2), hops)
+        v0 = 0.5 * GRAVITY_MPS2 * cfg.hop_flight_s
+        for land in cfg.hop_landings_s:
+            near = (m.t_s > land - 0.05) & (m.t_s < land + 0.01)
+            assert abs(velocity[near].min() + v0) < 0.05 * v0
+            take_off = (m.t_s > land - cfg.hop_flight_s - 0.01) & (m.t_s < land - cfg.hop_flight_s + 0.05)
+            assert abs(velocity[take_off].max() - v0) < 0.05 * v0
+
+
+@pytest.mark.parametrize("px_per_frame", [-7.0, -2.5, 0.0, 1.3, 10.0])
+def test_the_picture_velocity_is_how_far_the_textured_body_moved(px_per_frame):
+    """A body of smoothly varying shade moving a known number of rows per frame (fractions too) in front of a
+    textured, static room (noise blurred over 5 px, as a room looks in a frame shrunk to 200 rows), at uneven
+    frame times. A room of full-contrast pixel noise would win over the body: the method needs the athlete to
+    stand out from what is behind them, as people do in a phone's picture."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(5)
+    room = uniform_filter(rng.integers(0, 255, (200, 160)).astype(float), 5)
+    knots = rng.uniform(40.0, 220.0, 8)
+    t = np.cumsum(np.r_[0.0, rng.uniform(0.028, 0.040, 9)])
+    frames = []
+    for k in range(10):
+        pic = room.copy()
+        rows = np.arange(200.0) - (85.0 + (k - 4.5) * px_per_frame)
+        shade = np.interp(rows, np.linspace(0.0, 30.0, 8), knots)
+        pic[:, 60:100] = np.where(((rows >= 0) & (rows <= 30))[:, None], shade[:, None], pic[:, 60:100])
+        frames.append(pic.astype(np.uint8))
+    mid, v = sync.vertical_velocity_px(t, np.stack(frames))
+    np.testing.assert_allclose(mid, 0.5 * (t[1:] + t[:-1]))
+    moved = -v * np.diff(t)
+    np.testing.assert_allclose(moved, px_per_frame, atol=0.75)  # the body's edges snap to whole rows in each frame
+    assert abs(moved.mean() - px_per_frame) < 0.2
