@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_dashboard)
 
     from pelvio.app.privacy import add_forget_command
-    from pelvio.app.video import add_video_command
+    from pelvio.app.video_cli import add_video_command
 
     add_video_command(sub)
     add_forget_command(sub, DEFAULT_RECORDINGS)

@@ -66,13 +66,15 @@ CURSOR_RGB = (230, 0, 0)
 
 @dataclass(frozen=True)
 class RepMark:
-    """One repetition as the panel labels it; a None or NaN drop or shift is shown as a dash."""
+    """One repetition as the panel labels it; a None or NaN value is shown as a dash."""
 
     start_s: float
     end_s: float
     label: str
-    drop_deg: float | None = None
+    obliquity_deg: float | None = None
+    """At the rep's bottom; + = left side up (shown as "R low 2.1°")."""
     shift_cm: float | None = None
+    """Of the sacrum at the rep's bottom; + = toward the left (shown as "shift L 1.3 cm")."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,20 +110,24 @@ class ClipTrace:
 
 
 def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: float, out_path: str | os.PathLike[str],
-                *, from_s: float | None = None, to_s: float | None = None, width: int = 1280,
+                *, from_s: float | None = None, to_s: float | None = None, width: int | None = None,
                 progress: Callable[[float], None] | None = None, threads: int = 1) -> Path:
     """Write ``out_path``: the video from recording time ``from_s`` to ``to_s`` with the trace panel under it.
 
     ``offset_s`` is the recording time at video time 0. The window defaults to the overlap of video and
-    recording. The output is ``width`` wide (even); the video part keeps the upright aspect and the panel under
-    it is a third of the width high. Frame times are the source's (a variable frame rate stays variable);
-    audio, if the source has any, is the window's, in mono AAC. ``progress`` gets the fraction done.
+    recording. The output is ``width`` wide (even; default 1280 for a landscape video, 720 for a portrait one,
+    so a phone's portrait clip stays within what one core encodes in real time); the video part keeps the
+    upright aspect and the panel under it is a third of the width high. Frame times are the source's (a
+    variable frame rate stays variable); audio, if the source has any, is the window's, in mono AAC.
+    ``progress`` gets the fraction done.
     """
     src, out = Path(video_path), Path(out_path)
     _check_output(src, out)
-    if width < MIN_WIDTH:
+    if width is not None and width < MIN_WIDTH:
         raise PelvioError(f"The clip must be at least {MIN_WIDTH} px wide for the trace to be readable (asked: {width}).")
     info = probe_video(src)
+    if width is None:
+        width = 1280 if info.display_width >= info.display_height else 720
     rec0, rec1 = trace.span_s()
     lo, hi = max(rec0, offset_s + info.first_frame_s), min(rec1, offset_s + info.duration_s)
     if hi <= lo:
@@ -442,11 +448,9 @@ class _Panel:
             if rep.end_s < t_lo or rep.start_s > t_hi:
                 continue
             x = float(x_of(max(rep.start_s, self.start_s))) + 3
-            drop = shown(rep.drop_deg, shown_digits("deg"), missing="-")
-            shift = shown(rep.shift_cm, shown_digits("cm"), missing="-")  # the font has no en dash
             draw.text((x, self.rep_band[0] + 1), rep.label, fill=TEXT_RGB, font=self.font, anchor="la")
-            draw.text((x, (self.rep_band[0] + self.rep_band[1]) // 2 + 1), f"drop {drop}°  shift {shift} cm",
-                      fill=TEXT_RGB, font=self.small, anchor="la")
+            draw.text((x, (self.rep_band[0] + self.rep_band[1]) // 2 + 1), _rep_text(rep), fill=TEXT_RGB,
+                      font=self.small, anchor="la")
         return np.asarray(img)
 
     def _draw_grid(self, draw: ImageDraw.ImageDraw, x_of: Callable[[float], np.ndarray], t_lo: float,
@@ -468,6 +472,17 @@ class _Panel:
 
 
 # ----------------------------------------------------------------------------- pixels
+
+
+def _rep_text(rep: RepMark) -> str:
+    """"R low 2.1°  shift L 1.3 cm": the low side and the shift's side, as the live view words them."""
+    def sided(value: float | None, unit: str, positive: str, negative: str) -> str:
+        text = shown(None if value is None else abs(value), shown_digits(unit), missing="-")  # the font has no en dash
+        side = "" if value is None or not math.isfinite(value) or value == 0 else (positive if value > 0 else negative)
+        return f"{side} {text}".strip()
+
+    return (f"{sided(rep.obliquity_deg, 'deg', 'R low', 'L low')}°  "
+            f"shift {sided(rep.shift_cm, 'cm', 'L', 'R')} cm")
 
 
 def _even(x: float) -> int:

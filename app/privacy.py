@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pelvio.app.video import video_files
 from pelvio.errors import PelvioError
 from pelvio.sensor.recording import DATA_SUFFIX, list_recordings, sidecar_path_for
 
@@ -30,6 +29,8 @@ class ForgetPlan:
 
 def plan_forget(directory: str | Path, athlete: str) -> ForgetPlan:
     """Every file of ``athlete``'s recordings in ``directory``; deletes nothing."""
+    from pelvio.app.video import video_files  # FFmpeg's libraries only when forgetting, not for every CLI start
+
     wanted = athlete.strip().casefold()
     if not wanted:
         raise PelvioError("give the athlete's name or code as stored in the recordings")

@@ -23,6 +23,7 @@ from vqf import offlineVQF
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.fusion.gait import LEFT, RIGHT, Steps
 from pelvio.sensor.batch import ImuBatch
+from pelvio.sensor.body import BodyConfig, hop_height_m, second_difference
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mobgap" / "lab" / "HA"
 FORWARD_IN_SENSOR = np.array([0.0, 0.0, 1.0])
@@ -175,3 +176,19 @@ def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
     side = steps.side[index]
     return {s: float(np.median(steps.drop_deg[index][side == s])) if np.any(side == s) else math.nan
             for s in (LEFT, RIGHT)}
+
+
+def with_sync_hops(walk: Walk, cfg: BodyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The hop block in front of a real walk, as its sensor would read it: the walk's first second of standing
+    (its noise and its gravity direction) repeated, plus the hops' vertical acceleration along that gravity."""
+    n = int(round(cfg.hops_s * walk.rate_hz))
+    t = np.arange(n) / walk.rate_hz
+    still = slice(0, int(walk.rate_hz))
+    up = walk.acc_mps2[still].mean(axis=0)
+    up /= np.linalg.norm(up)
+    a_up = second_difference(lambda x: np.column_stack([np.zeros_like(x), np.zeros_like(x), hop_height_m(cfg, x)]),
+                             t)[:, 2]
+    noise_acc = np.resize(walk.acc_mps2[still] - walk.acc_mps2[still].mean(axis=0), (n, 3))
+    noise_gyr = np.resize(walk.gyr_rps[still], (n, 3))
+    acc = noise_acc + np.outer(GRAVITY_MPS2 + a_up, up)
+    return np.vstack([acc, walk.acc_mps2]), np.vstack([noise_gyr, walk.gyr_rps])

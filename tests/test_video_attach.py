@@ -138,3 +138,27 @@ def test_forget_deletes_the_videos_too(recording, tmp_path):
 def test_attaching_to_a_recording_that_is_not_there_says_so(tmp_path):
     with pytest.raises(PelvioError, match="does not exist"):
         attach(tmp_path / "nothing.arrows", tmp_path / "nothing.mp4")
+
+
+def test_render_writes_the_window_as_one_mp4(recording, tmp_path, capsys):
+    import av
+
+    rec = fresh(recording, tmp_path)
+    attach(rec, film(tmp_path / "phone.mp4", 0.37, audio=True))
+    out = tmp_path / "share" / "clip.mp4"
+    out.parent.mkdir()
+    assert main(["video", "render", str(rec), "-o", str(out), "--from", "2", "--to", "5", "--width", "320"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with av.open(str(out)) as clip:
+        video = clip.streams.video[0]
+        assert video.codec_context.name == "h264" and video.width == 320 and clip.streams.audio
+        times = [f.time for f in clip.decode(video)]
+    assert times[0] == pytest.approx(0.0, abs=0.04) and times[-1] == pytest.approx(3.0, abs=0.05)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["clip.mp4"]
+
+
+def test_render_without_a_video_says_how_to_attach_one(recording, tmp_path, capsys):
+    rec = fresh(recording, tmp_path)
+    assert main(["video", "render", str(rec), "-o", str(tmp_path / "clip.mp4")]) == 2
+    assert "no video attached: pelvio video attach" in capsys.readouterr().err
+    assert not (tmp_path / "clip.mp4").exists()

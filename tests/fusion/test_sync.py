@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.fusion import sync
-from pelvio.sensor.body import BodyConfig, hop_height_m, second_difference
+from pelvio.sensor.body import BodyConfig
 from pelvio.sensor.sim import SimConfig, simulate
 
 
@@ -52,27 +52,11 @@ def test_no_hops_are_found_in_real_walks(walk):
         sync.sensor_hops(b.t_s, b.acc_mps2)
 
 
-def with_hops(walk: realwalks.Walk, cfg: BodyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The hop block in front of a real walk, as its sensor would read it: the walk's first second of standing
-    (its noise and its gravity direction) repeated, plus the hops' vertical acceleration along that gravity."""
-    n = int(round(cfg.hops_s * walk.rate_hz))
-    t = np.arange(n) / walk.rate_hz
-    still = slice(0, int(walk.rate_hz))
-    up = walk.acc_mps2[still].mean(axis=0)
-    up /= np.linalg.norm(up)
-    a_up = second_difference(lambda x: np.column_stack([np.zeros_like(x), np.zeros_like(x), hop_height_m(cfg, x)]),
-                             t)[:, 2]
-    noise_acc = np.resize(walk.acc_mps2[still] - walk.acc_mps2[still].mean(axis=0), (n, 3))
-    noise_gyr = np.resize(walk.gyr_rps[still], (n, 3))
-    acc = noise_acc + np.outer(GRAVITY_MPS2 + a_up, up)
-    return np.vstack([acc, walk.acc_mps2]), np.vstack([noise_gyr, walk.gyr_rps])
-
-
 @needs_real
 @pytest.mark.parametrize("walk", REAL, ids=lambda w: w.name)
 def test_hops_in_front_of_real_walks_are_found_in_every_mounting(walk):
     cfg = BodyConfig(activity="stand", sync_hops=3, hop_interval_s=1.1, hop_flight_s=0.22)
-    acc, _ = with_hops(walk, cfg)
+    acc, _ = realwalks.with_sync_hops(walk, cfg)
     t = np.arange(len(acc)) / walk.rate_hz
     for name, mount in {**realwalks.axis_aligned_mountings(), **realwalks.random_mountings(6)}.items():
         found = sync.sensor_hops(t, mount.apply(acc))
@@ -175,3 +159,17 @@ def test_the_picture_velocity_is_how_far_the_textured_body_moved(px_per_frame):
     moved = -v * np.diff(t)
     np.testing.assert_allclose(moved, px_per_frame, atol=0.75)  # the body's edges snap to whole rows in each frame
     assert abs(moved.mean() - px_per_frame) < 0.2
+
+
+def test_three_taps_on_the_sensor_sync_too():
+    """A firm tap: a sharp spike with no free fall before it (the clip is struck, the body does not leave the
+    ground), onset at the spike's rise."""
+    rate = 200.0
+    t = np.arange(int(10 * rate)) / rate
+    acc = np.tile([0.0, 0.0, GRAVITY_MPS2], (len(t), 1)) + 0.05 * np.random.default_rng(0).standard_normal((len(t), 3))
+    taps = np.array([2.013, 3.1, 4.02])
+    for tap in taps:
+        u = (t - tap) / 0.012
+        acc[:, 0] += np.where((u >= 0) & (u <= 1), 3.0 * GRAVITY_MPS2 * np.sin(np.pi * u), 0.0)
+    found = sync.sensor_hops(t, acc)
+    np.testing.assert_allclose(found, taps, atol=1.5 / rate)
