@@ -26,6 +26,7 @@ from scipy import signal
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import CalibrationError
 from pelvio.fusion.quat import matrix_from_quat
+from pelvio.fusion.sync import airborne
 
 Method = Literal["walk", "tilt"]
 GUIDED_METHODS: tuple[str, ...] = ("walk", "tilt")
@@ -263,6 +264,10 @@ class Calibrator:
         self._move, self._move_n = [], 0
         up = self._up
         assert up is not None
+        if airborne(acc, self.rate):  # the sync hops (README) after a long enough stand
+            self._up = None
+            self._refusal = "that was a hop, not a calibration movement"
+            return
         try:
             if self.method == "walk":
                 axes, quality = solve_walk_alignment(up, acc, quat, self.rate, min_quality=self.min_quality)
@@ -312,7 +317,8 @@ def solve_walk_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.n
 
 
 def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float, *,
-                       window_s: float = 8.0, min_quality: float = WALKING_ONLY_MIN_QUALITY) -> Calibration:
+                       window_s: float = 8.0, min_quality: float = WALKING_ONLY_MIN_QUALITY,
+                       first: int = 0) -> Calibration:
     """Alignment from walking alone, for recordings that never stand still first.
 
     Up is the earth vertical seen from the sensor, averaged over the first stretch of walking (the
@@ -320,13 +326,15 @@ def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz:
     horizontal acceleration, signed by the inverted-pendulum exchange of walking: forward speed
     peaks when the pelvis is lowest and being pushed up (Cavagna), so the speed fluctuation along
     the true forward axis rises and falls with the vertical acceleration. Tilt and obliquity are then
-    relative to the mean walking posture, not to a standing neutral.
+    relative to the mean walking posture, not to a standing neutral. The walk is looked for from sample
+    ``first`` on (after the sync hops).
     """
     r_es = matrix_from_quat(quat)
     a_earth = np.einsum("nij,nj->ni", r_es, acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
-    n = min(int(window_s * sampling_rate_hz), len(acc_mps2))
-    starts = range(0, max(len(acc_mps2) - n, 0) + 1, max(n // 4, 1))
-    start = next((i for i in starts if np.std(a_earth[i : i + n, 2]) > WALKING_VERTICAL_STD_MPS2), None)
+    n = min(int(window_s * sampling_rate_hz), len(acc_mps2) - first)
+    starts = range(first, max(len(acc_mps2) - n, first) + 1, max(n // 4, 1))
+    start = next((i for i in starts if np.std(a_earth[i : i + n, 2]) > WALKING_VERTICAL_STD_MPS2
+                  and not airborne(acc_mps2[i : i + n], sampling_rate_hz)), None)
     if start is None or n < 3 * sampling_rate_hz:
         raise CalibrationError("no walking found to calibrate on (at least 3 s of steps are needed)")
     window = slice(start, start + n)

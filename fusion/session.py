@@ -274,13 +274,14 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     repetitions of that exercise are segmented too, after the calibration movement and away from walking.
     """
     rate = batch.sampling_rate_hz
+    hops = hop_block(batch.t_s, batch.acc_mps2)
     series, calibration = offline_series(batch, calibration=calibration, backend=backend,
                                          calibration_method=calibration_method,
-                                         acausal_orientation=acausal_orientation, fallback=fallback)
+                                         acausal_orientation=acausal_orientation, fallback=fallback,
+                                         calibrate_after_s=0.0 if hops is None else hops[1])
     if progress:
         progress(0.8)
     steps = detect_steps(series, sampling_rate_hz=rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))
-    hops = hop_block(batch.t_s, batch.acc_mps2)
     if hops is not None:
         steps = steps.select((steps.ic_s < hops[0]) | (steps.ic_s > hops[1]))
     holds = detect_single_leg(series, sampling_rate_hz=rate)

@@ -43,6 +43,7 @@ PATTERN_TOLERANCE_S = 0.06
 """Video and sensor gaps between the hops must agree this well to be the same three landings."""
 HOP_BEFORE_S, HOP_AFTER_S = 0.7, 0.5
 """A hop starts (countermovement, push) at most this long before its landing and has settled this long after."""
+HOP_MARGIN_S = 0.8
 SURE_RESIDUAL_S = 0.02
 SURE_CORRELATION = 0.7
 SURE_MARGIN = 0.15
@@ -68,6 +69,15 @@ class SyncResult:
         return {"offset_s": self.offset_s, "confidence": self.confidence, "sure": self.sure, "method": self.method,
                 "sensor_hops_s": list(self.sensor_hops_s), "video_hops_s": list(self.video_hops_s),
                 "detail": self.detail}
+
+
+def airborne(acc_mps2: np.ndarray, sampling_rate_hz: float) -> bool:
+    """Whether the body left the ground in this stretch: free fall for at least ``MIN_FLIGHT_S`` in a row. A
+    walk never does, so a calibration that finds this was given hops, not steps."""
+    low = np.linalg.norm(np.asarray(acc_mps2, dtype=float), axis=1) < FREE_FALL_G * GRAVITY_MPS2
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
+    longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+    return longest >= MIN_FLIGHT_S * sampling_rate_hz
 
 
 def _peaks(x: np.ndarray, level: float, separation_n: int) -> np.ndarray:
@@ -137,13 +147,14 @@ def sensor_hops(t_s: np.ndarray, acc_mps2: np.ndarray) -> np.ndarray:
 
 
 def hop_block(t_s: np.ndarray, acc_mps2: np.ndarray) -> tuple[float, float] | None:
-    """(start, end) recording time of the sync hops, push to settle, or None when there are none: the
-    analysis leaves them out, since their landings would otherwise read as steps."""
+    """(start, end) recording time of the sync hops with ``HOP_MARGIN_S`` either side, or None when there are
+    none: the analysis leaves it out, since the landings would otherwise read as steps (and the smoothing of
+    the step detector spreads them by up to a second on real walks with hops put in front)."""
     try:
         hops = sensor_hops(t_s, acc_mps2)
     except SyncError:
         return None
-    return float(hops[0]) - HOP_BEFORE_S, float(hops[-1]) + HOP_AFTER_S
+    return float(hops[0]) - HOP_BEFORE_S - HOP_MARGIN_S, float(hops[-1]) + HOP_AFTER_S + HOP_MARGIN_S
 
 
 def audio_onsets(samples: np.ndarray, rate_hz: float, first_s: float = 0.0) -> np.ndarray:

@@ -178,17 +178,21 @@ def side_drops(steps: Steps, index: np.ndarray) -> dict[str, float]:
             for s in (LEFT, RIGHT)}
 
 
-def with_sync_hops(walk: Walk, cfg: BodyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The hop block in front of a real walk, as its sensor would read it: the walk's first second of standing
-    (its noise and its gravity direction) repeated, plus the hops' vertical acceleration along that gravity."""
-    n = int(round(cfg.hops_s * walk.rate_hz))
-    t = np.arange(n) / walk.rate_hz
-    still = slice(0, int(walk.rate_hz))
-    up = walk.acc_mps2[still].mean(axis=0)
+def with_sync_hops(walk: Walk, cfg: BodyConfig, *, stand_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The hop block in front of a real walk, as its sensor would read it: standing along the gravity
+    direction of the walk's stillest second with the sensor noise fitted to these walks (0.025 m/s^2, 0.0033
+    rad/s; not the second itself, which on a walk with no standing is movement), plus the hops' vertical
+    acceleration along that gravity; ``stand_s`` more standing before the hops."""
+    n = int(round((cfg.hops_s + stand_s) * walk.rate_hz))
+    t = np.arange(n) / walk.rate_hz - stand_s
+    second = int(walk.rate_hz)
+    calm = min(range(0, max(len(walk.acc_mps2) - second, 1), max(second // 4, 1)),
+               key=lambda i: float(np.linalg.norm(walk.gyr_rps[i:i + second], axis=1).std()))
+    up = walk.acc_mps2[calm:calm + second].mean(axis=0)
     up /= np.linalg.norm(up)
     a_up = second_difference(lambda x: np.column_stack([np.zeros_like(x), np.zeros_like(x), hop_height_m(cfg, x)]),
                              t)[:, 2]
-    noise_acc = np.resize(walk.acc_mps2[still] - walk.acc_mps2[still].mean(axis=0), (n, 3))
-    noise_gyr = np.resize(walk.gyr_rps[still], (n, 3))
-    acc = noise_acc + np.outer(GRAVITY_MPS2 + a_up, up)
-    return np.vstack([acc, walk.acc_mps2]), np.vstack([noise_gyr, walk.gyr_rps])
+    rng = np.random.default_rng(len(walk.acc_mps2))
+    acc = 0.025 * rng.standard_normal((n, 3)) + np.outer(GRAVITY_MPS2 + a_up, up)
+    gyr = 0.0033 * rng.standard_normal((n, 3))
+    return np.vstack([acc, walk.acc_mps2]), np.vstack([gyr, walk.gyr_rps])

@@ -173,3 +173,58 @@ def test_three_taps_on_the_sensor_sync_too():
         acc[:, 0] += np.where((u >= 0) & (u <= 1), 3.0 * GRAVITY_MPS2 * np.sin(np.pi * u), 0.0)
     found = sync.sensor_hops(t, acc)
     np.testing.assert_allclose(found, taps, atol=1.5 / rate)
+
+
+SHORT_REAL = tuple(w for w in REAL if len(w.acc_mps2) / w.rate_hz < 20.0)
+
+
+@needs_real
+@pytest.mark.parametrize("stand_s", [0.0, 3.0], ids=["hops first", "stood 3 s first"])
+@pytest.mark.parametrize("walk", SHORT_REAL, ids=lambda w: w.name)
+def test_hops_in_front_of_a_real_walk_leave_its_steps_as_they_were(walk, stand_s):
+    """No step inside the hops' span, and every step of the walk alone is found again, same side, within 20 ms.
+    (The longer lead-in may let the detector also find a step at the walk's very start that it missed when
+    the file began there: a start-of-file effect, allowed only outside the hops' span.) Standing 3 s before
+    hopping would let the guided calibration take the hops for its walk; it must refuse them."""
+    from pelvio.fusion.session import analyze
+    from pelvio.sensor.batch import ImuBatch
+
+    cfg = BodyConfig(activity="stand", sync_hops=3)
+    acc, gyr = realwalks.with_sync_hops(walk, cfg, stand_s=stand_s)
+    seq = np.arange(len(acc))
+    hopped = analyze(ImuBatch(seq=seq, t_s=seq / walk.rate_hz, acc_mps2=acc, gyr_rps=gyr,
+                              sampling_rate_hz=walk.rate_hz))
+    plain = analyze(walk.batch())
+    lead = (len(acc) - len(walk.acc_mps2)) / walk.rate_hz
+    assert hopped.sync_hops is not None and plain.sync_hops is None
+    lo, hi = hopped.sync_hops
+    assert lo <= stand_s + cfg.hop_landings_s[0] - 1.0 and hi >= stand_s + cfg.hop_landings_s[-1] + 1.0
+    assert hopped.calibration.knows_sides
+    assert not ((hopped.steps.ic_s >= 0.0) & (hopped.steps.ic_s <= hi)).any()
+    for t, side in zip(plain.steps.ic_s + lead, plain.steps.side):
+        k = int(np.argmin(np.abs(hopped.steps.ic_s - t)))
+        assert abs(hopped.steps.ic_s[k] - t) < 0.02 and hopped.steps.side[k] == side
+
+
+@needs_real
+def test_the_guided_calibration_refuses_hops_after_a_long_stand():
+    """Live, nothing says where the hops are: standing 3 s then hopping looks like 'stand, then move' to the
+    guided calibration, which must refuse the hops (free fall) and calibrate on the walk's own stand and walk."""
+    from pelvio.fusion.calibration import Calibrator
+    from pelvio.fusion.orientation import offline_orientation
+
+    walk = next(w for w in REAL if w.name == "001 Test11 Trial1")
+    cfg = BodyConfig(activity="stand", sync_hops=3)
+    acc, gyr = realwalks.with_sync_hops(walk, cfg, stand_s=3.0)
+    n = int(40 * walk.rate_hz)
+    acc, gyr = acc[:n], gyr[:n]
+    quat, _ = offline_orientation(gyr, acc, walk.rate_hz)
+    calibrator = Calibrator(walk.rate_hz)
+    seq = np.arange(n)
+    refusals = []
+    for k in range(0, n, 50):  # packets, as live
+        sl = slice(k, k + 50)
+        calibrator.update(seq[sl], acc[sl], gyr[sl], quat[sl], np.ones(len(seq[sl]), bool))
+        refusals.append(calibrator.state.refusal)
+    assert "hop" in " ".join(refusals)
+    assert calibrator.result is not None and calibrator.result.walk_s[0] > 3.0 + cfg.hop_landings_s[-1]
