@@ -106,15 +106,20 @@ def bad_videos(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     still = film(tmp_path / "still.mp4", 15.0, audio=False)  # shows only the squats: no hops in it
     late = tmp_path / "late.mp4"
     late.write_bytes(good.read_bytes())
+    broken = tmp_path / "broken.mp4"
+    videos.corrupt(good, broken)
+    short = film(tmp_path / "short.mp4", 0.3, audio=False, duration_s=1.5)
     return {"not a video": (text, "cannot be read as a video|not a video"), "truncated": (cut, "damaged|incomplete"),
-            "over 2 GB": (huge, "2 GB"), "no hops": (still, "no hops"), "late": (late, "overlap")}
+            "corrupt": (broken, "damaged"), "over 2 GB": (huge, "2 GB"), "no hops": (still, "no hops"),
+            "late": (late, "overlap"), "too short": (short, "too short")}
 
 
 def test_bad_videos_say_one_sentence_and_write_nothing(recording, tmp_path, capsys):
     rec = fresh(recording, tmp_path)
     before = folder_state(rec.parent)
     for name, (path, why) in bad_videos(tmp_path).items():
-        args = ["video", "attach", str(rec), str(path)] + (["--offset", "40"] if name == "late" else [])
+        offset = {"late": ["--offset", "40"], "too short": ["--offset", "0.3"]}.get(name, [])
+        args = ["video", "attach", str(rec), str(path), *offset]
         assert main(args) == 2, name
         err = capsys.readouterr().err
         assert err.startswith("pelvio: error: ") and err.count("\n") == 1 and "Traceback" not in err, (name, err)
