@@ -231,6 +231,7 @@ def _record(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from pelvio.app.analysis import analyze_recording, named_exercise
+    from pelvio.app.progress import progress_bar
     from pelvio.fusion.flags import FlagThresholds
     from pelvio.sensor.recording import earlier_calibration, read_recording
 
@@ -240,9 +241,8 @@ def _analyze(args: argparse.Namespace) -> int:
     rec = read_recording(args.file)
     for w in rec.warnings:
         print(f"pelvio: warning: {w}", file=sys.stderr)
-    bar = _ProgressBar(enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
+    bar = progress_bar(label="analysing", enabled=len(rec.batch) / rec.batch.sampling_rate_hz > 120 and not args.json)
     result = analyze_recording(rec, exercise=args.exercise or named_exercise(rec), thresholds=thresholds, progress=bar)
-    bar.done()
     if result.calibration.method == "reused" and (lent := earlier_calibration(rec)):
         print(f"pelvio: note: calibration reused from {lent[1].name}", file=sys.stderr)
     if args.events:
@@ -425,27 +425,6 @@ def _rep_lines(summary: dict) -> list[str]:
         lines.append(f"  obliquity drift over the set: {summary['obliquity_trend_deg_per_rep']:+.2f}° per rep "
                      f"(+ = right side lower)")
     return lines
-
-
-
-
-class _ProgressBar:
-    """A one-line bar on stderr for long files; silent for short ones and when stderr is not a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, fraction: float) -> None:
-        if not self.enabled:
-            return
-        filled = int(fraction * 30)
-        print(f"\ranalysing [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:3.0f}%", end="", file=sys.stderr)
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
 
 
 def _dashboard(args: argparse.Namespace) -> int:

@@ -19,13 +19,11 @@ import contextlib
 import itertools
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TextIO
 
 import av
 import numpy as np
@@ -188,28 +186,6 @@ def _yuv_frames(src: Path, rotation_deg: int, start_s: float, stop_s: float | No
     for t, rgb in iter_frames(src, start_s=start_s, stop_s=stop_s, width=width, height=height, fmt="rgb24"):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         yield t, frame.reformat(format="yuv420p", dst_colorspace="itu709").to_ndarray()
-
-
-def progress_bar(stream: TextIO | None = None, *, label: str = "rendering", cells: int = 24) -> Callable[[float], None]:
-    """A ``progress`` callback drawing ``rendering ▕████    ▏ 42 %`` in place on ``stream`` (stderr).
-
-    It draws only on a terminal: redirected to a file or a pipe, carriage returns would make a mess of the log.
-    """
-    out = sys.stderr if stream is None else stream
-    shown_pct = [-1]
-    if not out.isatty():
-        return lambda fraction: None
-
-    def update(fraction: float) -> None:
-        pct = int(100 * min(max(fraction, 0.0), 1.0))
-        if pct == shown_pct[0]:
-            return
-        shown_pct[0] = pct
-        full = pct * cells // 100
-        out.write(f"\r{label} ▕{'█' * full}{' ' * (cells - full)}▏ {pct:3d} %" + ("\n" if pct == 100 else ""))
-        out.flush()
-
-    return update
 
 
 # ----------------------------------------------------------------------------- output

@@ -61,7 +61,8 @@ def _run_offset(args: argparse.Namespace) -> int:
 
 def _run_render(args: argparse.Namespace) -> int:
     from pelvio.app.analysis import analyze_recording, named_exercise
-    from pelvio.app.clip import progress_bar, render_clip
+    from pelvio.app.clip import render_clip
+    from pelvio.app.progress import progress_bar
     from pelvio.app.video import attached_videos, clip_trace
     from pelvio.sensor.recording import read_recording
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from videos import frame_times, hops, make_hop_video
 
-from pelvio.app.clip import ClipTrace, RepMark, progress_bar, render_clip, transcode_preview
+from pelvio.app.clip import ClipTrace, RepMark, render_clip, transcode_preview
+from pelvio.app.progress import progress_bar
 from pelvio.errors import PelvioError
 
 OFFSET_S = 2.0  # recording time at video time 0
