@@ -19,7 +19,7 @@ STREAMLIT_FLAGS: dict[str, str] = {
     "browser.gatherUsageStats": "false",
     "server.fileWatcherType": "none",
     "server.enableAgentApi": "false",
-    "server.maxUploadSize": "100",
+    "server.maxUploadSize": "2048",  # MiB: a phone video up to 2 GB (dashboard.video); recordings keep 100 MB
     "runner.postScriptGC": "false",
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "type",

@@ -27,14 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import realwalks
-from videos import make_hop_video
+from videos import film_simulation
 
 from pelvio.app.record import record_simulation
 from pelvio.app.video import attach
 from pelvio.errors import PelvioError
 from pelvio.fusion import sync
 from pelvio.sensor.body import BodyConfig
-from pelvio.sensor.sim import SimConfig, Simulator
+from pelvio.sensor.sim import SimConfig
 
 FRAME_S = 1 / 30.0
 CASES = {
@@ -47,13 +47,6 @@ CASES = {
     "hevc mov": dict(suffix=".mov", audio=False, codec="hevc"),
     "vp9 webm": dict(suffix=".webm", audio=False, codec="vp9"),
 }
-
-
-def film(path: Path, config: SimConfig, offset_s: float, *, audio: bool, duration_s: float = 9.0, **kw) -> None:
-    body = Simulator(config).imu.body
-    clicks = list(config.hop_landings_s - offset_s) if audio else None
-    make_hop_video(path, height_m=lambda t: body.position_m(np.asarray(t) + offset_s)[:, 2], duration_s=duration_s,
-                   audio_clicks_s=clicks, **kw)
 
 
 def accuracy(trials: int) -> dict[str, dict]:
@@ -72,7 +65,7 @@ def accuracy(trials: int) -> dict[str, dict]:
                 rec = record_simulation(config, folder)
                 offset = float(rng.uniform(-0.9, 1.2))
                 video = folder / f"phone{suffix}"
-                film(video, config, offset, audio=audio, seed=k, **kw)
+                film_simulation(video, config, offset, audio=audio, seed=k, **kw)
                 done = attach(rec, video)
                 assert done.sync is not None
                 errors.append(done.video.offset_s - offset)
@@ -94,7 +87,7 @@ def sync_time() -> dict[str, float]:
         config = SimConfig(activity="squat", duration_s=70.0, sync_hops=3, seed=1)
         rec = record_simulation(config, tmp)
         video = Path(tmp) / "long.mp4"
-        film(video, config, 0.5, audio=False, duration_s=60.0, size=(1280, 720), noise=0.01)
+        film_simulation(video, config, 0.5, audio=False, duration_s=60.0, size=(1280, 720), noise=0.01)
         runs = []
         for _ in range(3):
             w, c = time.perf_counter(), time.process_time()

@@ -12,7 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from pelvio.app.analysis import analyze_recording, named_exercise
+from pelvio.app.video import AttachedVideo
 from pelvio.dashboard import plots, report, report_pdf, upload
+from pelvio.dashboard import video as video_section
 from pelvio.errors import PelvioError
 from pelvio.exercises import EXERCISES
 from pelvio.fusion.session import SessionAnalysis
@@ -61,7 +63,8 @@ def _uploaded() -> tuple[Path, str] | None:
     files = st.file_uploader(
         f"Recording (.zip of the .arrows and .json, or both files), or another app's export (CSV, TXT or its zip: "
         f"phyphox, MetaBase, Movella DOT, Polar Sensor Logger, Sensor Logger, WitMotion; up to {upload.MAX_UPLOAD_MB} MB)",
-        type=list(upload.ACCEPTED_TYPES), accept_multiple_files=True, key="review_upload")
+        type=list(upload.ACCEPTED_TYPES), accept_multiple_files=True, key="review_upload",
+        max_upload_size=upload.MAX_UPLOAD_MB)  # the server takes 2 GB videos; recordings keep their own limit
     if not files:
         st.caption("Recordings are in the `recordings/` folder of the computer that made them: "
                    "a `.arrows` file (the samples) and a `.json` file with the same name (the details).")
@@ -98,15 +101,17 @@ def _side_tables(result: SessionAnalysis) -> None:
     st.caption(report.SI_EXPLANATION)
 
 
-def _rep_table(result: SessionAnalysis) -> None:
+def _rep_table(result: SessionAnalysis, video: AttachedVideo | None) -> None:
     if result.reps is None:
         return
     st.subheader(f"Repetitions: {len(result.reps)} {result.reps.exercise.replace('_', ' ')}")
     if not len(result.reps):
         st.info("No repetitions of this exercise were found after the calibration movement.")
         return
-    st.dataframe(pd.DataFrame(report.rep_table_rows(result), columns=report.REP_HEADER), hide_index=True,
-                 width="stretch")
+    video_section.table(pd.DataFrame(report.rep_table_rows(result), columns=report.REP_HEADER), key="review_reps",
+                        times=result.reps.start_s.tolist(), video=video)
+    if video is not None:
+        st.caption("Click a repetition to watch it in the video.")
 
 
 def _timeline(result: SessionAnalysis) -> None:
@@ -155,8 +160,9 @@ def _show(recording: Recording, result: SessionAnalysis, name: str) -> None:
         f"Athlete {athlete}" if athlete else "", f"{result.duration_s:.1f} s at {result.sampling_rate_hz:g} Hz",
         f"calibration {result.calibration.describe()}"])))
     _flags(result)
+    video = video_section.section(recording, result)
     _side_tables(result)
-    _rep_table(result)
+    _rep_table(result, video)
     _timeline(result)
     st.subheader("Angle summary (°)")
     st.dataframe(pd.DataFrame(report.angle_rows(result), columns=report.ANGLE_HEADER), hide_index=True,

@@ -21,8 +21,8 @@ from pelvio.sensor.importer import TEXT_SUFFIXES, import_sources, unpack
 from pelvio.sensor.recording import DATA_SUFFIX, SIDECAR_SUFFIX
 
 MAX_UPLOAD_MB = 100
-"""Also ``server.maxUploadSize`` in .streamlit/config.toml: the server refuses more before we see it.
-An hour at 200 Hz is ~46 MB."""
+"""The recording uploader's own limit (``max_upload_size``), checked again here for every file and unpacked
+zip; the server's ``maxUploadSize`` is the 2 GB a video may be. An hour at 200 Hz is ~46 MB."""
 ACCEPTED_TYPES = ("zip", "arrows", "json", "csv", "txt")
 
 

@@ -15,6 +15,7 @@ import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,6 @@ MAX_VIDEO_MB = MAX_VIDEO_BYTES // 2**20
 """2048: Streamlit counts upload megabytes as MiB, so this is exactly the 2 GB ``probe_video`` accepts."""
 PLAYER_KEY = "pelvio_player"
 """Key of the container holding ``st.video``; its CSS class ``st-key-pelvio_player`` is how the trace finds it."""
-PLAYER_MAX_HEIGHT_PX = 420
-"""A portrait phone video is drawn narrower so it stays beside the trace instead of filling the screen."""
 HOW_TO_SYNC = ("Film the session on a phone: press record on the sensor and the phone, then do three small hops in "
                "view of the camera — Pelvio lines the video up by them.")
 MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm"}
@@ -53,15 +52,17 @@ _CSS = """
 .pelvio-trace { width: 100%; user-select: none; font: 11px system-ui, sans-serif; color: #444; }
 .pelvio-trace svg { display: block; cursor: crosshair; }
 .pelvio-trace .cursor { stroke: #e60000; stroke-width: 2; }
-.pelvio-trace .cursor-label { fill: #e60000; font-weight: 600; }
+.pelvio-trace .cursor-label { fill: #e60000; font-weight: 600; stroke: #fff; stroke-width: 4px; paint-order: stroke; }
+.st-key-pelvio_player video { max-height: 420px; background: #000; }
 """
 _JS = """
 const PANELS = [["obliquity", "Obliquity", "°", "#CC79A7", 4], ["tilt", "Tilt", "°", "#009E73", 4],
                 ["shift_cm", "Shift", "cm", "#56B4E9", 2]];
 const SIDE = {left: "#0072B2", right: "#E69F00", unknown: "#999999"};
-const PH = 84, GAP = 8, TOP = 20, BOTTOM = 22, LEFT = 70, RIGHT = 10;
+const PH = 84, GAP = 8, TOP = 22, BOTTOM = 22, LEFT = 96, RIGHT = 10;
 
 export default function ({ data: d, parentElement }) {
+  parentElement.pelvioStop?.();  // new data may come without the last call's cleanup: one loop at a time
   const root = parentElement.querySelector(".pelvio-trace");
   const height = TOP + PANELS.length * (PH + GAP) + BOTTOM;
   const span = Math.max(d.t1 - d.t0, 1e-6);
@@ -74,8 +75,14 @@ export default function ({ data: d, parentElement }) {
     const out = [`<svg width="${width}" height="${height}" role="img" aria-label="pelvis trace">`];
     const rect = (a, b, fill, y = TOP, h = height - TOP - BOTTOM) =>
       out.push(`<rect x="${x(a)}" y="${y}" width="${Math.max(x(b) - x(a), 1)}" height="${h}" fill="${fill}"/>`);
-    d.reps.forEach(([a, b]) => rect(a, b, "#e8e8e8"));
-    if (d.hops) { rect(d.hops[0], d.hops[1], "#fff3c4"); out.push(`<text x="${x(d.hops[0]) + 3}" y="${TOP - 6}">hops</text>`); }
+    d.reps.forEach(([a, b, n]) => {
+      rect(a, b, "#e8e8e8");
+      out.push(`<text x="${x(a) + 3}" y="${TOP - 8}" fill="#777">rep ${n}</text>`);
+    });
+    if (d.hops) {
+      rect(d.hops[0], d.hops[1], "#fff3c4");
+      out.push(`<text x="${x(d.hops[0]) + 3}" y="${TOP - 8}" fill="#777">sync hops</text>`);
+    }
     PANELS.forEach(([key, name, unit, color, minSpan], k) => {
       const y0 = TOP + k * (PH + GAP), v = d[key].filter((e) => e !== null);
       let lo = Math.min(...v, 0), hi = Math.max(...v, 0);
@@ -94,8 +101,9 @@ export default function ({ data: d, parentElement }) {
       out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
       out.push(`<text x="4" y="${y0 + 12}" fill="${color}" font-weight="600">${name}</text>`);
       out.push(`<text x="4" y="${y0 + 26}">${unit}</text>`);
-      out.push(`<text x="${LEFT - 4}" y="${y0 + 8}" text-anchor="end">${hi.toFixed(1)}</text>`);
-      out.push(`<text x="${LEFT - 4}" y="${y0 + PH}" text-anchor="end">${lo.toFixed(1)}</text>`);
+      out.push(`<text x="${LEFT - 6}" y="${y0 + 9}" text-anchor="end">${hi.toFixed(1)}</text>`);
+      out.push(`<text x="${LEFT - 6}" y="${y0 + PH}" text-anchor="end">${lo.toFixed(1)}</text>`);
+      out.push(`<line x1="${LEFT}" x2="${LEFT}" y1="${y0}" y2="${y0 + PH}" stroke="#bbb"/>`);
     });
     const tick = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600].find((s) => span / s <= 10) || 1200;
     for (let t = Math.ceil(d.t0 / tick) * tick; t <= d.t1; t += tick)
@@ -113,13 +121,13 @@ export default function ({ data: d, parentElement }) {
     root.dataset.cursorS = t.toFixed(3);
     cursor.setAttribute("x1", at); cursor.setAttribute("x2", at);
     cursor.setAttribute("visibility", inside ? "visible" : "hidden");
-    label.setAttribute("x", Math.min(Math.max(at, LEFT + 20), width - 30));
+    label.setAttribute("x", Math.min(Math.max(at, LEFT + 20), width - 24));
     label.setAttribute("visibility", inside ? "visible" : "hidden");
     label.textContent = `${t.toFixed(1)} s`;
   }
 
-  function seek(v) {  // a row's jump, once per id; after loadeddata, so st.video's own start seek has happened
-    if (!d.seek || v.dataset.pelvioSeek === String(d.seek.id) || v.readyState < 2) return;
+  function seek(v) {  // a row's jump, once (ids only grow); after loadeddata, so st.video's own start seek is done
+    if (!d.seek || Number(v.dataset.pelvioSeek || 0) >= d.seek.id || v.readyState < 2) return;
     v.dataset.pelvioSeek = String(d.seek.id);
     v.currentTime = d.seek.t;
     v.scrollIntoView({ block: "nearest" });
@@ -147,7 +155,8 @@ export default function ({ data: d, parentElement }) {
   draw();
   resized.observe(root);
   raf = requestAnimationFrame(frame);
-  return () => { cancelAnimationFrame(raf); resized.disconnect(); root.onclick = null; };
+  parentElement.pelvioStop = () => { cancelAnimationFrame(raf); resized.disconnect(); root.onclick = null; };
+  return parentElement.pelvioStop;
 }
 """
 
@@ -181,7 +190,7 @@ def _payload(result: SessionAnalysis, video: AttachedVideo, seek: dict[str, Any]
         "t0": t0, "t1": t1,
         "steps": [[float(t), "unknown" if amb else str(side)]
                   for t, side, amb in zip(steps.ic_s, steps.side, steps.ambiguous) if t0 <= t <= t1],
-        "reps": [[a, b] for a, b in reps if b >= t0 and a <= t1],
+        "reps": [[a, b, n] for n, (a, b) in enumerate(reps, 1) if b >= t0 and a <= t1],
         "hops": list(result.sync_hops) if result.sync_hops else None,
         "offset_s": video.offset_s, "video_duration_s": video.duration_s if math.isfinite(video.duration_s) else 1e9,
         "player": PLAYER_KEY, "seek": seek,
@@ -193,7 +202,7 @@ def _jump(table_key: str, times: Sequence[float | None], video: AttachedVideo) -
     rows = st.session_state[table_key]["selection"]["rows"]
     if not rows or times[rows[0]] is None:
         return
-    t = float(times[rows[0]])  # type: ignore[arg-type]
+    t = float(times[rows[0]] or 0.0)
     previous = st.session_state.get(SEEK) or {"id": 0}
     st.session_state[SEEK] = {"video": str(video.path), "id": previous["id"] + 1, "t": video_time(video, t - LEAD_IN_S)}
 
@@ -204,8 +213,8 @@ def table(frame: pd.DataFrame, *, key: str, times: Sequence[float | None], video
     if video is None:
         st.dataframe(frame, hide_index=True, width="stretch", key=key, **kwargs)
         return
-    st.dataframe(frame, hide_index=True, width="stretch", key=key, on_select=_jump, selection_mode="single-row",
-                 args=(key, list(times), video), **kwargs)
+    st.dataframe(frame, hide_index=True, width="stretch", key=key, selection_mode="single-row",
+                 on_select=partial(_jump, key, list(times), video), **kwargs)
 
 
 def _save_offset(recording_path: Path, index: int, key: str, saved: float) -> None:
@@ -279,9 +288,12 @@ def _jump_tables(result: SessionAnalysis, video: AttachedVideo) -> None:
     rep_times = [] if result.reps is None else result.reps.start_s.tolist()
     tabs = st.tabs([f"Findings ({len(flags)})", f"Steps ({len(steps)})", f"Repetitions ({len(rep_times)})"])
     with tabs[0]:
-        table(pd.DataFrame({"finding": [f for f, _ in flags], "at (s)": [round(t, 1) for _, t in flags]}),
-              key="video_flags", times=[t for _, t in flags], video=video, height=220,
-              column_config={"finding": st.column_config.TextColumn(width="large")})
+        if flags:
+            table(pd.DataFrame({"finding": [f for f, _ in flags], "at (s)": [round(t, 1) for _, t in flags]}),
+                  key="video_flags", times=[t for _, t in flags], video=video, height=220,
+                  column_config={"finding": st.column_config.TextColumn(width="large")})
+        else:
+            st.caption("No finding in this recording points at a step or a hold to watch.")
     with tabs[1]:
         table(pd.DataFrame({"step": np.arange(1, len(steps) + 1), "at (s)": np.round(steps.ic_s, 2),
                             "stance": np.where(steps.ambiguous, "unknown", steps.side),
@@ -327,11 +339,10 @@ def section(recording: Recording, result: SessionAnalysis) -> AttachedVideo | No
     seek = seek if seek and seek["video"] == str(video.path) else None
     playable = video.playable
     stat = playable.stat()
-    size = (read_sidecar(recording.path) or {}).get("videos", [{}])[0].get("size") if video.preview is None else None
-    narrow = isinstance(size, list) and len(size) == 2 and size[1] > size[0]
-    left, right = st.columns([2, 3] if not narrow else [1, 3])
+    left, right = st.columns([2, 3])
     with left.container(key=PLAYER_KEY):
-        st.video(_video_bytes(str(playable), stat.st_mtime_ns, stat.st_size), format=MIME.get(playable.suffix.lower(), "video/mp4"))
+        st.video(_video_bytes(str(playable), stat.st_mtime_ns, stat.st_size),
+                 format=MIME.get(playable.suffix.lower(), "video/mp4"))
         st.caption(video.original_name)
     with right:
         _trace(data=_payload(result, video, seek), key="video_trace")

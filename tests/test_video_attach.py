@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import videos
 
@@ -17,7 +16,7 @@ from pelvio.app.record import record_simulation
 from pelvio.app.video import attach, attached_videos
 from pelvio.errors import PelvioError
 from pelvio.sensor.recording import read_recording
-from pelvio.sensor.sim import SimConfig, Simulator
+from pelvio.sensor.sim import SimConfig
 
 FRAME_S = 1 / 30.0
 CONFIG = SimConfig(activity="squat", duration_s=24.0, sync_hops=3, seed=7)
@@ -39,11 +38,7 @@ def fresh(recording: Path, tmp_path: Path) -> Path:
 
 def film(path: Path, offset_s: float, *, audio: bool, duration_s: float = 9.0, **kw) -> Path:
     """The simulated body filmed from recording time ``offset_s`` on (video time 0)."""
-    body = Simulator(CONFIG).imu.body
-    height = lambda t: body.position_m(np.asarray(t) + offset_s)[:, 2]  # noqa: E731
-    clicks = list(CONFIG.hop_landings_s - offset_s) if audio else None
-    videos.make_hop_video(path, height_m=height, duration_s=duration_s, audio_clicks_s=clicks, **kw)
-    return path
+    return videos.film_simulation(path, CONFIG, offset_s, audio=audio, duration_s=duration_s, **kw)
 
 
 CASES = {

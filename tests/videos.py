@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -260,3 +261,16 @@ def no_pictures(path: str | os.PathLike[str], *, duration_s: float = 0.5, rate_h
         stream = out.add_stream("libopus", rate=rate_hz, layout="mono")
         assert isinstance(stream, av.AudioStream)
         _write_audio(out, stream, click_track(duration_s, [], rate_hz, noise=0.02, seed=0), rate_hz, 0.0)
+
+
+def film_simulation(path: str | os.PathLike[str], config: Any, offset_s: float, *, audio: bool,
+                    duration_s: float = 9.0, **kw: Any) -> Path:
+    """The body of ``config`` (a ``pelvio.sensor.sim.SimConfig``) filmed from recording time ``offset_s`` on
+    (video time 0): its hops, with their landing clicks when ``audio``, as ``make_hop_video`` draws them."""
+    from pelvio.sensor.sim import Simulator
+
+    body = Simulator(config).imu.body
+    height = lambda t: body.position_m(np.asarray(t) + offset_s)[:, 2]  # noqa: E731
+    clicks = list(config.hop_landings_s - offset_s) if audio else None
+    make_hop_video(path, height_m=height, duration_s=duration_s, audio_clicks_s=clicks, **kw)
+    return Path(path)

@@ -177,8 +177,8 @@ def test_broken_upload_gives_the_plain_message(page: Page, server, tmp_path: Pat
     broken = tmp_path / "broken.arrows"
     broken.write_bytes(b"not an arrow stream" * 20)
     page.goto(f"{url}/?view=review")
-    page.get_by_text("upload", exact=True).click()
-    page.locator("input[type=file]").set_input_files(str(broken))
+    page.get_by_role("radiogroup", name="Recording from").get_by_text("upload", exact=True).click()
+    page.locator(".st-key-review_upload input[type=file]").set_input_files(str(broken))
     alert = page.get_by_test_id("stAlert").filter(has_text="broken.arrows cannot be opened as a recording")
     expect(alert).to_be_visible(timeout=15000)
     expect(page.get_by_test_id("stException")).to_have_count(0)

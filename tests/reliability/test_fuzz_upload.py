@@ -80,8 +80,11 @@ def test_upload_fuzz(real, tmp_path_factory):
 
 
 def test_upload_size_is_capped_by_the_server_and_by_the_checks():
-    assert STREAMLIT_FLAGS["server.maxUploadSize"] == str(MAX_UPLOAD_MB)
-    assert f"--server.maxUploadSize={MAX_UPLOAD_MB}" in streamlit_argv(port=1, address="127.0.0.1")
+    """The server takes up to the 2 GB a video may be; a recording's uploader and ``store`` keep 100 MB."""
+    from pelvio.dashboard.video import MAX_VIDEO_MB
+
+    assert STREAMLIT_FLAGS["server.maxUploadSize"] == str(MAX_VIDEO_MB)
+    assert f"--server.maxUploadSize={MAX_VIDEO_MB}" in streamlit_argv(port=1, address="127.0.0.1")
     with pytest.raises(PelvioError, match="limit is"):
         store([UploadedFile("big.arrows", bytes(MAX_UPLOAD_MB * 1_000_000 + 1))])
     bomb = _zip([("a.arrows", bytes(MAX_UPLOAD_MB * 1_000_000 + 1))])  # compresses to ~100 kB
