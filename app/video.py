@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pelvio.app.clip import ClipTrace, RepMark
+from pelvio.app.moments import moment_of
 from pelvio.errors import PelvioError, VideoError
+from pelvio.fusion.flags import Kind
 from pelvio.fusion.session import SessionAnalysis
 from pelvio.fusion.sync import (
     SyncError,
@@ -220,6 +222,11 @@ def set_offset(recording_path: str | os.PathLike[str], offset_s: float, *, index
     return AttachedVideo.from_entry(recording.path.parent, target)
 
 
+FLAG_LABELS = {Kind.DROP_ASYMMETRY: "drop", Kind.STEP_TIME_ASYMMETRY: "step time",
+               Kind.STANCE_TIME_ASYMMETRY: "stance time", Kind.SLS_DROP: "single-leg drop"}
+"""A finding as a rendered clip marks it, at the step or hold that shows it most (``moments.moment_of``)."""
+
+
 def clip_trace(analysis: SessionAnalysis) -> ClipTrace:
     """What a rendered clip's panel shows, taken from the analysis as it is (the panel computes nothing)."""
     s = analysis.series
@@ -232,8 +239,14 @@ def clip_trace(analysis: SessionAnalysis) -> ClipTrace:
             reps.append(RepMark(start_s=float(r.start_s[k]), end_s=float(r.end_s[k]), label=f"{r.exercise} {k + 1}",
                                 obliquity_deg=float(r.obliquity_at_bottom_deg[k]),
                                 shift_cm=float(r.shift_at_bottom_m[k]) * 100.0))
+    flags = []
+    for finding in analysis.flags:
+        moment = moment_of(finding, analysis) if finding.concern else None
+        if moment is not None:
+            side = {"left": " L", "right": " R"}.get(finding.side or "", "")
+            flags.append((moment, f"{FLAG_LABELS.get(finding.kind, finding.kind.value)}{side}"))
     return ClipTrace(t_s=s.t_s, obliquity_deg=s.obliquity_deg, tilt_deg=s.tilt_deg, shift_cm=s.shift_m * 100.0,
-                     steps=steps, reps=reps, flags=[])
+                     steps=steps, reps=reps, flags=flags)
 
 
 def video_time(video: AttachedVideo, recording_s: float) -> float:

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import videos
 
@@ -162,3 +163,17 @@ def test_render_without_a_video_says_how_to_attach_one(recording, tmp_path, caps
     assert main(["video", "render", str(rec), "-o", str(tmp_path / "clip.mp4")]) == 2
     assert "no video attached: pelvio video attach" in capsys.readouterr().err
     assert not (tmp_path / "clip.mp4").exists()
+
+
+def test_the_clip_marks_a_finding_where_it_shows_most(decode):
+    from pelvio.app.video import clip_trace
+    from pelvio.fusion.session import analyze
+
+    d = decode(SimConfig(activity="walk", duration_s=60.0, weak_side="right", drop_deg=6.0, seed=3))
+    analysis = analyze(d.batch)
+    drop = next(f for f in analysis.flags if f.kind.value == "drop_asymmetry")
+    trace = clip_trace(analysis)
+    marks = [(t, text) for t, text in trace.flags if text.startswith("drop")]
+    assert marks == [(pytest.approx(marks[0][0]), f"drop {drop.side[0].upper()}")]
+    right = analysis.steps.usable(drop.side)
+    assert marks[0][0] == analysis.steps.ic_s[right][np.nanargmax(analysis.steps.drop_deg[right])]
