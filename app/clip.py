@@ -157,8 +157,9 @@ def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: 
 
 
 def transcode_preview(video_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-                      max_height: int = 720) -> Path:
-    """Write a browser-playable H.264/AAC MP4 copy of a video (HEVC, MOV...), at most ``max_height`` high.
+                      max_height: int = 720, progress: Callable[[float], None] | None = None) -> Path:
+    """Write a browser-playable H.264/AAC MP4 copy of a video (HEVC, MOV...), at most ``max_height`` high;
+    ``progress`` gets the fraction done.
 
     The rotation is applied to the pixels and the copy has no rotation tag: every player then shows it upright,
     and the dashboard can draw over the picture in the same coordinates it shows.
@@ -170,7 +171,7 @@ def transcode_preview(video_path: str | os.PathLike[str], out_path: str | os.Pat
     w = _even(h * info.display_width / info.display_height)
     audio = audio_track(src, start_s=0.0, stop_s=info.duration_s) if info.has_audio else None
     frames = _yuv_frames(src, info.rotation_deg, 0.0, None, w, h)
-    return _write_mp4(out, frames, w, h, info.fps_avg, info.duration_s, audio, None, 0)
+    return _write_mp4(out, frames, w, h, info.fps_avg, info.duration_s, audio, progress, 0)
 
 
 def _yuv_frames(src: Path, rotation_deg: int, start_s: float, stop_s: float | None, width: int,

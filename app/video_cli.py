@@ -36,10 +36,19 @@ def add_video_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_attach(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from pelvio.app.clip import transcode_preview
+    from pelvio.app.progress import progress_bar
     from pelvio.app.video import attach
 
-    done = attach(args.recording, args.video, offset_s=args.offset, make_preview=transcode_preview)
+    def preview(video: Path, out: Path) -> Path:
+        print("the browser cannot play this video: writing an H.264 copy for Review", file=sys.stderr)
+        return transcode_preview(video, out, progress=progress_bar(label="preview"))
+
+    if args.offset is None:
+        print("finding the hops in the recording and the video...", file=sys.stderr)
+    done = attach(args.recording, args.video, offset_s=args.offset, make_preview=preview)
     v, result = done.video, done.sync
     print(f"attached {v.original_name} as {v.path}", file=sys.stderr)
     if result is None:

@@ -177,3 +177,17 @@ def test_the_clip_marks_a_finding_where_it_shows_most(decode):
     assert marks == [(pytest.approx(marks[0][0]), f"drop {drop.side[0].upper()}")]
     right = analysis.steps.usable(drop.side)
     assert marks[0][0] == analysis.steps.ic_s[right][np.nanargmax(analysis.steps.drop_deg[right])]
+
+
+def test_an_hevc_mov_gets_an_h264_preview_the_browser_plays(recording, tmp_path, capsys):
+    from pelvio.sensor.video import probe_video
+
+    rec = fresh(recording, tmp_path)
+    video = film(tmp_path / "IMG_0412.MOV", 0.6, audio=True, codec="hevc", rotation_deg=90)
+    assert main(["video", "attach", str(rec), str(video)]) == 0
+    assert "writing an H.264 copy" in capsys.readouterr().err
+    entry = json.loads(rec.with_suffix(".json").read_text())["videos"][0]
+    preview = probe_video(rec.parent / entry["preview"])
+    assert (preview.container, preview.video_codec, preview.rotation_deg) == ("mp4", "h264", 0)
+    assert (preview.display_width, preview.display_height) == (120, 160)  # upright, as the phone showed it
+    assert preview.duration_s == pytest.approx(entry["duration_s"], abs=0.05)
