@@ -282,8 +282,7 @@ def _upload(recording_path: Path, label: str) -> None:
 
 def _jump_tables(result: SessionAnalysis, video: AttachedVideo) -> None:
     """Findings, steps and reps to click: each starts the video just before its moment."""
-    flags = [(f.text(), moment_of(f, result)) for f in result.flags]
-    flags = [(text, t) for text, t in flags if t is not None]
+    flags = [(f.text(), t) for f in result.flags if (t := moment_of(f, result)) is not None]
     steps = result.steps
     rep_times = [] if result.reps is None else result.reps.start_s.tolist()
     tabs = st.tabs([f"Findings ({len(flags)})", f"Steps ({len(steps)})", f"Repetitions ({len(rep_times)})"])

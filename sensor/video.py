@@ -8,6 +8,7 @@ Frames come back upright: the display matrix's rotation is applied, as every pla
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ def _upright(array: np.ndarray, rotation_deg: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(array, k=-(rotation_deg // 90)))
 
 
-def probe_video(path: str | Path) -> VideoInfo:
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Check that ``path`` is a whole, decodable video and describe it; every failure is one plain sentence."""
     path = Path(path)
     size = _check_file(path)
@@ -276,7 +277,7 @@ def _scaled(stream: av.VideoStream, rotation: int, width: int | None, height: in
     return (h, w) if rotation % 180 else (w, h)
 
 
-def iter_frames(path: str | Path, *, start_s: float = 0.0, stop_s: float | None = None, width: int | None = None,
+def iter_frames(path: str | os.PathLike[str], *, start_s: float = 0.0, stop_s: float | None = None, width: int | None = None,
                 height: int | None = None, fmt: str = "rgb24") -> Iterator[tuple[float, np.ndarray]]:
     """Upright decoded frames with their video time, from ``start_s`` (inclusive) to ``stop_s`` (exclusive).
 
@@ -321,7 +322,7 @@ def iter_frames(path: str | Path, *, start_s: float = 0.0, stop_s: float | None 
                              "copy it again from the phone.")
 
 
-def gray_frames(path: str | Path, *, start_s: float = 0.0, stop_s: float | None = None,
+def gray_frames(path: str | os.PathLike[str], *, start_s: float = 0.0, stop_s: float | None = None,
                 height: int = 160) -> tuple[np.ndarray, np.ndarray]:
     """(times, frames): the upright gray pictures from ``start_s`` to ``stop_s``, shrunk in swscale to ``height``
     rows, as one (n, height, width) uint8 array: what the sync looks for the hops in (a minute at 30 fps is
@@ -336,7 +337,8 @@ def gray_frames(path: str | Path, *, start_s: float = 0.0, stop_s: float | None 
     return np.asarray(times, dtype=float), np.stack(frames)
 
 
-def audio_track(path: str | Path, *, start_s: float = 0.0, stop_s: float | None = None) -> tuple[np.ndarray, float, float] | None:
+def audio_track(path: str | os.PathLike[str], *, start_s: float = 0.0,
+                stop_s: float | None = None) -> tuple[np.ndarray, float, float] | None:
     """(mono float32 samples in [-1, 1], rate in Hz, video time of the first sample), or None without audio.
 
     The first sample's time comes from the decoded frames' PTS (after the codec's priming is dropped), so clicks
