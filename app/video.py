@@ -162,15 +162,19 @@ class Attached:
 
 def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike[str], *,
            offset_s: float | None = None, original_name: str | None = None,
-           make_preview: Callable[[Path, Path], Path] | None = None) -> Attached:
+           make_preview: Callable[[Path, Path], Path] | None = None,
+           announce: Callable[[str], None] | None = None) -> Attached:
     """Copy ``video_path`` beside the recording, sync it (unless ``offset_s`` is given) and list it in the
     sidecar. ``make_preview(video, out)``: how to write a browser-playable copy when the video is not one
-    (the clip renderer's ``transcode_preview``; None: no preview). Raises a ``PelvioError`` with one plain
+    (the clip renderer's ``transcode_preview``; None: no preview). ``announce`` hears what takes a while, once
+    the video is known to be readable. Raises a ``PelvioError`` with one plain
     sentence, having written nothing, when the video cannot be read, has no hops or does not overlap."""
     recording = read_recording(recording_path)
     info = probe_video(video_path)
     result = None
     if offset_s is None:
+        if announce is not None:
+            announce("finding the hops in the recording and the video")
         try:
             result = find_offset(recording, info)
         except SyncError as exc:

@@ -46,9 +46,8 @@ def _run_attach(args: argparse.Namespace) -> int:
         print("the browser cannot play this video: writing an H.264 copy for Review", file=sys.stderr)
         return transcode_preview(video, out, progress=progress_bar(label="preview"))
 
-    if args.offset is None:
-        print("finding the hops in the recording and the video...", file=sys.stderr)
-    done = attach(args.recording, args.video, offset_s=args.offset, make_preview=preview)
+    done = attach(args.recording, args.video, offset_s=args.offset, make_preview=preview,
+                  announce=lambda what: print(f"{what}...", file=sys.stderr))
     v, result = done.video, done.sync
     print(f"attached {v.original_name} as {v.path}", file=sys.stderr)
     if result is None:

@@ -5,8 +5,10 @@ Run: ``python benchmarks/bench_sync.py [--trials 4] [--json benchmarks/results/s
 For every case (codec and container, with or without audio, landscape or portrait with its rotation tag,
 constant or variable frame rate, 30 or 60 fps) and trial, a squat session with three sync hops is simulated and
 recorded, the same simulated body is filmed with the tests' factory (``tests/videos.py``) starting at a random
-recording time, and the video is attached. The error is found offset minus true offset; the target is one frame
-at 30 fps (33.3 ms). Also times the sync of a 60 s 720p clip (the most the sync reads), whole attach, one process.
+recording time, and the video is attached. "hand-held N px": the whole picture moves by a random offset of N px
+SD (of 120 rows) changing every 0.1 s, as a phone held by hand. The error is found offset minus true offset;
+the target is one frame at 30 fps (33.3 ms). Also times the sync of a 60 s 720p clip (the most the sync reads),
+whole attach, one process.
 
 The sensor side on real people: the shared Mobilise-D walks (no hops) must give no sync, and three simulated hops
 put in front of each walk (the walk's own standing noise and gravity direction) must be found in 24 axis-aligned
@@ -27,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import realwalks
-from videos import film_simulation
+from videos import film_simulation, hand_held
 
 from pelvio.app.record import record_simulation
 from pelvio.app.video import attach
@@ -46,6 +48,8 @@ CASES = {
     "hevc mov + audio": dict(suffix=".mov", audio=True, codec="hevc"),
     "hevc mov": dict(suffix=".mov", audio=False, codec="hevc"),
     "vp9 webm": dict(suffix=".webm", audio=False, codec="vp9"),
+    "hand-held 4 px h264 mp4": dict(suffix=".mp4", audio=False, shake_px=hand_held(4.0)),
+    "hand-held 8 px h264 mp4": dict(suffix=".mp4", audio=False, shake_px=hand_held(8.0)),
 }
 
 

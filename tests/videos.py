@@ -130,7 +130,8 @@ def make_hop_video(path: str | os.PathLike[str], *, height_m: Callable[[np.ndarr
                    container: str | None = None, rotation_deg: int = 0, vfr: bool = False,
                    audio_clicks_s: Sequence[float] | None = None, audio_rate_hz: int = 48000,
                    start_offset_s: float = 0.0, noise: float = 0.02, seed: int = 0,
-                   display_matrix: Sequence[int] | None = None, exposure: Callable[[float], float] | None = None) -> None:
+                   display_matrix: Sequence[int] | None = None, exposure: Callable[[float], float] | None = None,
+                   shake_px: Callable[[float], tuple[int, int]] | None = None) -> None:
     """Write a clip of a figure whose feet are ``height_m(t)`` metres up (t in video time) in the upright picture.
 
     ``size`` is the coded (stored) size; with ``rotation_deg`` 90/270 the frames are stored turned the way a phone
@@ -139,6 +140,7 @@ def make_hop_video(path: str | os.PathLike[str], *, height_m: Callable[[np.ndarr
     the container starts there and a correct reader still reports the same video times. ``audio_clicks_s`` None
     means no audio stream at all. ``display_matrix`` (9 ints, MP4 'tkhd' layout) replaces the tag PyAV derives from
     ``rotation_deg``, to write exactly what a given phone writes. ``exposure(t)`` multiplies the picture (auto-exposure).
+    ``shake_px(t)`` = (right, down) moves the whole upright picture (a hand-held phone), edges repeated.
     With AAC audio and ``start_offset_s`` > 0 FFmpeg's MP4 muxer keeps the encoder's 1024 priming samples, so the
     container (and video time 0) starts ~21 ms before the pictures.
     """
@@ -174,6 +176,10 @@ def make_hop_video(path: str | os.PathLike[str], *, height_m: Callable[[np.ndarr
             img = render_upright(float(t), height_m, up, background, texture)
             if exposure is not None:
                 img *= exposure(float(t))
+            if shake_px is not None:
+                dx, dy = shake_px(float(t))
+                img = np.pad(img, ((abs(dy), abs(dy)), (abs(dx), abs(dx)), (0, 0)), mode="edge")[
+                    abs(dy) - dy:abs(dy) - dy + up[1], abs(dx) - dx:abs(dx) - dx + up[0]]
             img += rng.normal(0.0, noise * 255.0, img.shape)
             stored = np.rot90(np.clip(img, 0, 255).astype(np.uint8), k=(rotation_deg // 90) % 4)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored), format="rgb24")
@@ -274,3 +280,16 @@ def film_simulation(path: str | os.PathLike[str], config: Any, offset_s: float, 
     clicks = list(config.hop_landings_s - offset_s) if audio else None
     make_hop_video(path, height_m=height, duration_s=duration_s, audio_clicks_s=clicks, **kw)
     return Path(path)
+
+
+def hand_held(sd_px: float, *, every_s: float = 0.1, seed: int = 1) -> Callable[[float], tuple[int, int]]:
+    """``shake_px`` of a phone held by hand: a random (right, down) offset of ``sd_px`` px SD at knots every
+    ``every_s``, joined linearly and rounded to whole pixels."""
+    knots = np.random.default_rng(seed).normal(0.0, sd_px, (4096, 2))
+
+    def shake(t_s: float) -> tuple[int, int]:
+        k = max(t_s, 0.0) / every_s
+        i = min(int(k), len(knots) - 2)
+        v = knots[i] + (knots[i + 1] - knots[i]) * (k - i)
+        return int(round(v[0])), int(round(v[1]))
+    return shake
