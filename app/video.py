@@ -37,6 +37,8 @@ from pelvio.sensor.video import VideoInfo, audio_track, gray_frames, probe_video
 SYNC_WINDOW_S = 60.0
 """The hops are looked for in the video's first minute (the README asks for them right after pressing record)."""
 MIN_VIDEO_S = 2.0
+PREVIEW_ABOVE_BYTES = 200 * 1024**2
+"""Review plays a smaller copy of a video over this size: Streamlit serves a video from memory."""
 BROWSER_PLAYABLE = {("mp4", "h264"), ("mp4", "vp9"), ("mp4", "av1"), ("webm", "vp9"), ("webm", "vp8"), ("webm", "av1")}
 """(container, codec) pairs every current browser plays; anything else (HEVC, MOV) gets an H.264 preview."""
 
@@ -53,7 +55,8 @@ class AttachedVideo:
     sync: dict[str, Any] | None
     duration_s: float
     preview: Path | None
-    """A browser-playable copy, when the original is not (HEVC, MOV)."""
+    """A browser-playable copy (H.264, at most 720 rows), when the original is not (HEVC, MOV) or is over
+    ``PREVIEW_ABOVE_BYTES``."""
     original_name: str
 
     @property
@@ -190,7 +193,8 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
         _copy(info.path, target)
         written.append(target)
         preview = None
-        if make_preview is not None and (info.container, info.video_codec) not in BROWSER_PLAYABLE:
+        if make_preview is not None and ((info.container, info.video_codec) not in BROWSER_PLAYABLE
+                                         or info.size_bytes > PREVIEW_ABOVE_BYTES):
             preview = make_preview(target, target.with_name(f"{target.stem}.preview.mp4"))
             written.append(preview)
         entry: dict[str, Any] = {

@@ -43,7 +43,7 @@ def _run_attach(args: argparse.Namespace) -> int:
     from pelvio.app.video import attach
 
     def preview(video: Path, out: Path) -> Path:
-        print("the browser cannot play this video: writing an H.264 copy for Review", file=sys.stderr)
+        print("writing a smaller H.264 copy for Review to play", file=sys.stderr)
         return transcode_preview(video, out, progress=progress_bar(label="preview"))
 
     done = attach(args.recording, args.video, offset_s=args.offset, make_preview=preview,

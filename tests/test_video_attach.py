@@ -187,9 +187,22 @@ def test_an_hevc_mov_gets_an_h264_preview_the_browser_plays(recording, tmp_path,
     rec = fresh(recording, tmp_path)
     video = film(tmp_path / "IMG_0412.MOV", 0.6, audio=True, codec="hevc", rotation_deg=90)
     assert main(["video", "attach", str(rec), str(video)]) == 0
-    assert "writing an H.264 copy" in capsys.readouterr().err
+    assert "writing a smaller H.264 copy" in capsys.readouterr().err
     entry = json.loads(rec.with_suffix(".json").read_text())["videos"][0]
     preview = probe_video(rec.parent / entry["preview"])
     assert (preview.container, preview.video_codec, preview.rotation_deg) == ("mp4", "h264", 0)
     assert (preview.display_width, preview.display_height) == (120, 160)  # upright, as the phone showed it
     assert preview.duration_s == pytest.approx(entry["duration_s"], abs=0.05)
+
+
+def test_a_large_video_gets_a_smaller_copy_to_play(recording, tmp_path, monkeypatch):
+    """Over the size limit (set low here, 200 MB in use) even a browser-playable H.264 MP4 gets a 720-row copy."""
+    import pelvio.app.video as video
+    from pelvio.app.clip import transcode_preview
+
+    rec = fresh(recording, tmp_path)
+    clip = film(tmp_path / "phone.mp4", 0.4, audio=False)
+    assert attach(rec, clip, make_preview=transcode_preview).video.preview is None
+    monkeypatch.setattr(video, "PREVIEW_ABOVE_BYTES", clip.stat().st_size - 1)
+    done = attach(rec, clip, make_preview=transcode_preview)
+    assert done.video.preview is not None and done.video.playable == done.video.preview
