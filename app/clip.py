@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -120,7 +120,7 @@ def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: 
     ``progress`` gets the fraction done.
     """
     src, out = Path(video_path), Path(out_path)
-    _check_output(src, out)
+    check_output(src, out)
     if width is not None and width < MIN_WIDTH:
         raise PelvioError(f"The clip must be at least {MIN_WIDTH} px wide for the trace to be readable (asked: {width}).")
     info = probe_video(src)
@@ -131,6 +131,9 @@ def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: 
     if hi <= lo:
         raise PelvioError("The video and the recording do not overlap in time; check the sync offset.")
     start, stop = lo if from_s is None else float(from_s), hi if to_s is None else float(to_s)
+    if not (math.isfinite(start) and math.isfinite(stop) and math.isfinite(offset_s)):
+        raise PelvioError(f"The clip's start, end and offset must be numbers of seconds (from {start}, to {stop}, "
+                          f"offset {offset_s}).")
     if start >= stop:
         raise PelvioError(f"The clip must end after it starts (from {start:g} s, to {stop:g} s).")
     slack = 1e-3
@@ -165,7 +168,7 @@ def transcode_preview(video_path: str | os.PathLike[str], out_path: str | os.Pat
     and the dashboard can draw over the picture in the same coordinates it shows.
     """
     src, out = Path(video_path), Path(out_path)
-    _check_output(src, out)
+    check_output(src, out)
     info = probe_video(src)
     h = _even(min(max_height, info.display_height))
     w = _even(h * info.display_width / info.display_height)
@@ -192,7 +195,7 @@ def _yuv_frames(src: Path, rotation_deg: int, start_s: float, stop_s: float | No
 # ----------------------------------------------------------------------------- output
 
 
-def _check_output(src: Path, out: Path) -> None:
+def check_output(src: Path, out: Path) -> None:
     """Refuse, before anything is written, outputs that cannot or must not be written."""
     if out.suffix.lower() != ".mp4":
         raise PelvioError(f"The output must be an .mp4 file, not {out.name}.")
@@ -204,10 +207,11 @@ def _check_output(src: Path, out: Path) -> None:
 
 @contextlib.contextmanager
 def _atomic(out: Path) -> Iterator[Path]:
-    """A hidden temp path beside ``out``, renamed to ``out`` on success and deleted on any error or Ctrl-C."""
-    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".partial.mp4", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
+    """A hidden temp path beside ``out``, renamed to ``out`` on success and deleted on any error or Ctrl-C.
+
+    The writer creates the file, so it gets the user's usual permissions (``mkstemp`` would make a clip meant
+    for sharing readable by its owner only)."""
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial.mp4")
     try:
         yield tmp
         os.replace(tmp, out)

@@ -65,22 +65,34 @@ class AttachedVideo:
 
     @classmethod
     def from_entry(cls, folder: Path, entry: dict[str, Any]) -> AttachedVideo:
+        """One sidecar entry; a preview that is gone is left out (the original plays), a sync that is not a
+        mapping is dropped. ``KeyError``/``ValueError``/``TypeError`` for an entry that names no file or offset."""
         preview = entry.get("preview")
-        return cls(folder / entry["file"], float(entry["offset_s"]), str(entry.get("offset_source", "hops")),
-                   entry.get("sync"), float(entry.get("duration_s", math.nan)), folder / preview if preview else None,
+        preview_path = folder / preview if isinstance(preview, str) and (folder / preview).is_file() else None
+        offset = float(entry["offset_s"])
+        if not math.isfinite(offset):
+            raise ValueError("offset is not a finite number")
+        sync = entry.get("sync")
+        return cls(folder / entry["file"], offset, str(entry.get("offset_source", "hops")),
+                   sync if isinstance(sync, dict) else None, float(entry.get("duration_s", math.nan)), preview_path,
                    str(entry.get("original_name", entry["file"])))
 
 
+def _entries(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sidecar's ``videos`` list, without what is not an entry (a hand edit, an older version)."""
+    entries = metadata.get("videos")
+    return [dict(e) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
 def attached_videos(recording: Recording) -> list[AttachedVideo]:
-    """The videos a recording's sidecar lists (entries whose file is gone are left out)."""
-    entries = recording.metadata.get("videos")
+    """The videos a recording's sidecar lists (entries whose file is gone or unreadable are left out)."""
     out = []
-    for e in entries if isinstance(entries, list) else []:
+    for e in _entries(recording.metadata):
         try:
             video = AttachedVideo.from_entry(recording.path.parent, e)
         except (KeyError, TypeError, ValueError):
             continue
-        if video.path.exists():
+        if video.path.is_file():
             out.append(video)
     return out
 
@@ -95,10 +107,9 @@ def video_files(recording_path: Path) -> list[Path]:
         metadata = {}
     named = {p for p in folder.glob(f"{recording_path.stem}.video*") if p.is_file()}
     named |= {p for p in folder.glob(f".{recording_path.stem}.video*") if p.is_file()}
-    entries = metadata.get("videos")
-    for e in entries if isinstance(entries, list) else []:
+    for e in _entries(metadata):
         for key in ("file", "preview"):
-            if isinstance(e, dict) and isinstance(e.get(key), str) and (folder / e[key]).is_file():
+            if isinstance(e.get(key), str) and (folder / e[key]).is_file():
                 named.add(folder / e[key])
     return sorted(named)
 
@@ -128,6 +139,8 @@ def find_offset(recording: Recording, info: VideoInfo) -> SyncResult:
 
 def check_overlap(recording: Recording, info: VideoInfo, offset_s: float) -> None:
     """The video must show some of the recording: ``VideoError`` otherwise."""
+    if not math.isfinite(offset_s):
+        raise VideoError(f"the offset must be a number of seconds, not {offset_s}")
     if info.duration_s < MIN_VIDEO_S:
         raise VideoError(f"{info.path.name} lasts {info.duration_s:.1f} s: too short to show a movement "
                          f"(at least {MIN_VIDEO_S:g} s)")
@@ -138,7 +151,7 @@ def check_overlap(recording: Recording, info: VideoInfo, offset_s: float) -> Non
 
 
 def _entry_name(recording_path: Path, existing: list[dict[str, Any]], suffix: str) -> str:
-    used = {e.get("file") for e in existing if isinstance(e, dict)}
+    used = {e.get("file") for e in existing}
     n = 1
     while f"{recording_path.stem}.video{n}{suffix}" in used or (recording_path.parent /
                                                                   f"{recording_path.stem}.video{n}{suffix}").exists():
@@ -152,8 +165,9 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise VideoError(f"cannot copy {src.name} beside the recording: {exc.strerror or exc}") from exc
+    finally:  # also on Ctrl-C: a half copy of a 2 GB video must not stay behind
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,8 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
     the video is known to be readable. Raises a ``PelvioError`` with one plain
     sentence, having written nothing, when the video cannot be read, has no hops or does not overlap."""
     recording = read_recording(recording_path)
+    if read_sidecar(recording.path) is None:
+        raise VideoError(f"{recording.path.name} has no sidecar {recording.sidecar_path.name} to list a video in")
     info = probe_video(video_path)
     result = None
     if offset_s is None:
@@ -184,9 +200,7 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
             raise SyncError(f"{info.path.name}: {exc}") from exc
         offset_s = result.offset_s
     check_overlap(recording, info, offset_s)
-    existing = recording.metadata.get("videos")
-    entries = list(existing) if isinstance(existing, list) else []
-    name = _entry_name(recording.path, entries, info.path.suffix.lower() or ".mp4")
+    name = _entry_name(recording.path, _entries(recording.metadata), info.path.suffix.lower() or ".mp4")
     target = recording.path.parent / name
     written: list[Path] = []
     try:
@@ -205,7 +219,7 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
             "has_audio": info.has_audio, "variable_frame_rate": info.variable_frame_rate,
             "preview": preview.name if preview else None,
         }
-        meta = update_sidecar(recording.path, {"videos": [*entries, entry]})
+        meta = update_sidecar(recording.path, lambda now: {"videos": [*_entries(now), entry]})
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -213,21 +227,35 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
     return Attached(AttachedVideo.from_entry(recording.path.parent, meta["videos"][-1]), result)
 
 
-def set_offset(recording_path: str | os.PathLike[str], offset_s: float, *, index: int = 0) -> AttachedVideo:
-    """The user's offset for an attached video (a nudge or a correction); the hop sync stays recorded."""
-    recording = read_recording(recording_path)
+def chosen_video(recording: Recording, number: int) -> AttachedVideo:
+    """Attached video ``number`` (1 = the first the sidecar lists), or a ``PelvioError`` saying what there is."""
     videos = attached_videos(recording)
     if not videos:
         raise PelvioError(f"{recording.path.name} has no video attached: pelvio video attach RECORDING VIDEO")
-    if not 0 <= index < len(videos):
-        raise PelvioError(f"{recording.path.name} has {len(videos)} video(s); choose 1 to {len(videos)}")
-    probe = probe_video(videos[index].path)
-    check_overlap(recording, probe, offset_s)
-    entries = [dict(e) for e in recording.metadata["videos"]]
-    target = next(e for e in entries if e.get("file") == videos[index].path.name)
-    target.update(offset_s=float(offset_s), offset_source="user")
-    update_sidecar(recording.path, {"videos": entries})
-    return AttachedVideo.from_entry(recording.path.parent, target)
+    if not 1 <= number <= len(videos):
+        raise PelvioError(f"{recording.path.name} has {len(videos)} video(s) attached; choose 1 to {len(videos)}")
+    return videos[number - 1]
+
+
+def set_offset(recording_path: str | os.PathLike[str], offset_s: float | None = None, *, by_s: float = 0.0,
+               number: int = 1) -> AttachedVideo:
+    """The user's offset for attached video ``number``: ``offset_s`` (a correction), else the current one moved
+    by ``by_s`` (a nudge). The hop sync stays recorded beside it."""
+    recording = read_recording(recording_path)
+    video = chosen_video(recording, number)
+    offset_s = (video.offset_s if offset_s is None else offset_s) + by_s
+    name = video.path.name
+    check_overlap(recording, probe_video(video.path), offset_s)
+
+    def with_offset(now: dict[str, Any]) -> dict[str, Any]:
+        entries = _entries(now)
+        for e in entries:
+            if e.get("file") == name:
+                e.update(offset_s=float(offset_s), offset_source="user")
+        return {"videos": entries}
+
+    meta = update_sidecar(recording.path, with_offset)
+    return AttachedVideo.from_entry(recording.path.parent, next(e for e in _entries(meta) if e.get("file") == name))
 
 
 FLAG_LABELS = {Kind.DROP_ASYMMETRY: "drop", Kind.STEP_TIME_ASYMMETRY: "step time",

@@ -178,7 +178,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def side_table_rows(rows: list[SideRow]) -> list[list[str]]:
-    return [[r.metric, r.unit or "count", fmt(r.left), fmt(r.right),
+    """Left and right at their unit's shown precision (the unit has a column of its own)."""
+    return [[r.metric, r.unit or "count", fmt(r.left, digits=shown_digits(r.unit)),
+             fmt(r.right, digits=shown_digits(r.unit)),
              fmt(r.symmetry_index_pct, "%", SI_DIGITS), fmt(r.ratio, digits=RATIO_DIGITS)]
             for r in rows]
 

@@ -27,7 +27,7 @@ from pelvio.app.clip import transcode_preview
 from pelvio.app.moments import moment_of
 from pelvio.app.video import AttachedVideo, attach, attached_videos, set_offset, video_time
 from pelvio.dashboard import plots
-from pelvio.errors import PelvioError
+from pelvio.errors import PelvioError, SyncError
 from pelvio.fusion.session import SessionAnalysis
 from pelvio.sensor.recording import Recording, read_sidecar
 from pelvio.sensor.video import MAX_VIDEO_BYTES
@@ -219,7 +219,7 @@ def table(frame: pd.DataFrame, *, key: str, times: Sequence[float | None], video
 
 def _save_offset(recording_path: Path, index: int, key: str, saved: float) -> None:
     try:
-        set_offset(recording_path, float(st.session_state[key]), index=index)
+        set_offset(recording_path, float(st.session_state[key]), number=index + 1)
     except PelvioError as exc:
         st.session_state["video_offset_error"] = str(exc)
         st.session_state[key] = saved
@@ -231,7 +231,7 @@ def _offset(recording_path: Path, video: AttachedVideo, index: int) -> None:
     text, worry = f"Offset {video.offset_s:+.3f} s (the recording's time when the video starts)", None
     if video.offset_source == "user":
         text += " · set by hand"
-        if sync:
+        if isinstance(sync.get("offset_s"), int | float):
             text += f" (the hops gave {sync['offset_s']:+.3f} s)"
     elif sync:
         verdict = "Pelvio is sure" if sync.get("sure") else "Pelvio is not sure"
@@ -254,30 +254,56 @@ def _offset(recording_path: Path, video: AttachedVideo, index: int) -> None:
 
 
 def _upload(recording_path: Path, label: str) -> None:
-    """The uploader; an upload is attached (copied beside the recording, synced) once, then the uploader is cleared."""
+    """The uploader; an upload is attached (copied beside the recording, synced) once, then the uploader is cleared.
+    A failure is kept for ``_upload_failure`` to show (outside a collapsed expander, where it would be hidden)."""
     n = st.session_state.get("video_upload_n", 0)
     file = st.file_uploader(f"{label} (MP4, MOV or WebM, up to 2 GB)", type=VIDEO_TYPES, key=f"video_upload_{n}",
                             max_upload_size=MAX_VIDEO_MB)
     if file is None:
+        st.session_state.pop("video_upload_failed", None)
         return
     failed = st.session_state.get("video_upload_failed")
-    if failed and failed[0] == file.file_id:  # a rerun: the same bad file is not read again
-        st.error(failed[1])
+    if not (failed and failed[0] == file.file_id):  # a rerun does not read the same bad file again
+        _attach_upload(recording_path, file, n, None)
+
+
+def _upload_failure(recording_path: Path) -> None:
+    """Why the upload could not be attached, in one sentence; when the hops were not found, a field for the
+    offset and a button that attaches the video with it."""
+    n = st.session_state.get("video_upload_n", 0)
+    file = st.session_state.get(f"video_upload_{n}")
+    failed = st.session_state.get("video_upload_failed")
+    if file is None or not failed or failed[0] != file.file_id:
         return
+    st.error(failed[1])
+    if failed[2]:
+        by_hand = st.number_input("Offset (s): the recording's time when the video starts", value=0.0, step=1 / 30,
+                                  format="%.3f", key=f"video_upload_offset_{n}")
+        if st.button("Attach with this offset", key=f"video_upload_by_hand_{n}"):
+            _attach_upload(recording_path, file, n, float(by_hand))
+            st.rerun()  # show why it failed again
+
+
+def _attach_upload(recording_path: Path, file: Any, n: int, offset_s: float | None) -> tuple[str, str, bool] | None:
+    """Attach the uploaded file (rerunning the page when it worked); (file id, message, whether the hops were
+    what failed) when it did not."""
     name = Path(file.name).name or "video.mp4"
     try:
         with st.spinner("Attaching the video and finding the hops…"), tempfile.TemporaryDirectory(prefix="pelvio-video-") as tmp:
             (Path(tmp) / name).write_bytes(file.getbuffer())
-            done = attach(recording_path, Path(tmp) / name, original_name=file.name, make_preview=transcode_preview)
+            done = attach(recording_path, Path(tmp) / name, offset_s=offset_s, original_name=file.name,
+                          make_preview=transcode_preview)
     except (PelvioError, OSError) as exc:
         message = str(exc) if isinstance(exc, PelvioError) else f"Cannot keep {name} on this computer: {exc.strerror or exc}."
-        st.session_state["video_upload_failed"] = (file.file_id, message)
-        st.error(message)
-        return
+        failed = (file.file_id, message, isinstance(exc, SyncError))
+        st.session_state["video_upload_failed"] = failed
+        return failed
     st.session_state["video_upload_n"] = n + 1  # a new, empty uploader: Streamlit drops the upload's bytes
+    st.session_state.pop("video_upload_failed", None)
     how = "set by hand" if done.sync is None else f"from the hops ({done.sync.method}, confidence {done.sync.confidence:.2f})"
     st.session_state["video_attached"] = f"Attached {done.video.original_name}: offset {done.video.offset_s:+.3f} s {how}."
     st.rerun()
+    return None
 
 
 def _jump_tables(result: SessionAnalysis, video: AttachedVideo) -> None:
@@ -328,6 +354,7 @@ def section(recording: Recording, result: SessionAnalysis) -> AttachedVideo | No
     if not videos:
         st.caption(HOW_TO_SYNC)
         _upload(recording.path, "Attach the phone video of this recording")
+        _upload_failure(recording.path)
         return None
     index = 0
     if len(videos) > 1:
@@ -349,4 +376,5 @@ def section(recording: Recording, result: SessionAnalysis) -> AttachedVideo | No
     _jump_tables(result, video)
     with st.expander("Attach another video"):
         _upload(recording.path, "Another video of this recording")
+    _upload_failure(recording.path)
     return video

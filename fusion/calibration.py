@@ -26,7 +26,7 @@ from scipy import signal
 from pelvio.conventions import GRAVITY_MPS2
 from pelvio.errors import CalibrationError
 from pelvio.fusion.quat import matrix_from_quat
-from pelvio.fusion.sync import airborne
+from pelvio.fusion.sync import airborne, free_fall
 
 Method = Literal["walk", "tilt"]
 GUIDED_METHODS: tuple[str, ...] = ("walk", "tilt")
@@ -317,8 +317,7 @@ def solve_walk_alignment(up_sensor: np.ndarray, acc_mps2: np.ndarray, quat: np.n
 
 
 def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz: float, *,
-                       window_s: float = 8.0, min_quality: float = WALKING_ONLY_MIN_QUALITY,
-                       first: int = 0) -> Calibration:
+                       window_s: float = 8.0, min_quality: float = WALKING_ONLY_MIN_QUALITY) -> Calibration:
     """Alignment from walking alone, for recordings that never stand still first.
 
     Up is the earth vertical seen from the sensor, averaged over the first stretch of walking (the
@@ -326,15 +325,13 @@ def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz:
     horizontal acceleration, signed by the inverted-pendulum exchange of walking: forward speed
     peaks when the pelvis is lowest and being pushed up (Cavagna), so the speed fluctuation along
     the true forward axis rises and falls with the vertical acceleration. Tilt and obliquity are then
-    relative to the mean walking posture, not to a standing neutral. The walk is looked for from sample
-    ``first`` on (after the sync hops).
+    relative to the mean walking posture, not to a standing neutral. A window with free fall in it (the
+    sync hops) is not walking: the search goes on half a second after its last free fall.
     """
     r_es = matrix_from_quat(quat)
     a_earth = np.einsum("nij,nj->ni", r_es, acc_mps2) - [0.0, 0.0, GRAVITY_MPS2]
-    n = min(int(window_s * sampling_rate_hz), len(acc_mps2) - first)
-    starts = range(first, max(len(acc_mps2) - n, first) + 1, max(n // 4, 1))
-    start = next((i for i in starts if np.std(a_earth[i : i + n, 2]) > WALKING_VERTICAL_STD_MPS2
-                  and not airborne(acc_mps2[i : i + n], sampling_rate_hz)), None)
+    start = _walking_window(acc_mps2, a_earth[:, 2], sampling_rate_hz, int(window_s * sampling_rate_hz))
+    n = min(int(window_s * sampling_rate_hz), len(acc_mps2) - (start or 0))
     if start is None or n < 3 * sampling_rate_hz:
         raise CalibrationError("no walking found to calibrate on (at least 3 s of steps are needed)")
     window = slice(start, start + n)
@@ -353,6 +350,24 @@ def solve_walking_only(acc_mps2: np.ndarray, quat: np.ndarray, sampling_rate_hz:
     seconds = (start / sampling_rate_hz, (start + n) / sampling_rate_hz)
     return Calibration(_axes(up, forward), quality * abs(exchange), (np.nan, np.nan), seconds,
                        start + n - 1, method="walking_only")
+
+
+def _walking_window(acc_mps2: np.ndarray, a_up: np.ndarray, rate_hz: float, n: int) -> int | None:
+    """Start of the first window of ``n`` samples (shorter at the end) whose vertical acceleration varies as
+    walking does and that has no free fall in it; None when there is none of at least 3 s."""
+    i, step = 0, max(min(n, len(a_up)) // 4, 1)
+    while i + min(3 * rate_hz, n) <= len(a_up):
+        end = min(i + n, len(a_up))
+        flying = free_fall(acc_mps2[i:end], rate_hz)
+        if flying is not None:
+            i += flying + int(0.5 * rate_hz)
+            continue
+        if np.std(a_up[i:end]) > WALKING_VERTICAL_STD_MPS2:
+            return i
+        if end == len(a_up):
+            return None
+        i += step
+    return None
 
 
 def solve_gravity_only(acc_mps2: np.ndarray, gyr_rps: np.ndarray, still: np.ndarray) -> Calibration:

@@ -174,14 +174,14 @@ class PelvisPipeline:
 
 def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, backend: Backend = "vqf",
                    calibration_method: Method = "walk", acausal_orientation: bool = True,
-                   fallback: Calibration | None = None, calibrate_after_s: float = 0.0) -> tuple[PelvisSeries, Calibration]:
+                   fallback: Calibration | None = None) -> tuple[PelvisSeries, Calibration]:
     """Angles and lateral shift of a whole recording with the acausal refinements (see the module table).
 
     Without ``calibration`` the guided calibration is searched in the recording (its samples and the
     offline orientation); without one, walking alone; then ``fallback`` (an earlier calibration of the
     same sensor, kept as method ``reused``); then gravity alone (``gravity_only``, no sides). Only a
-    recording with nothing to measure raises ``CalibrationError``. The calibration's stand and movement are
-    looked for after ``calibrate_after_s`` (the sync hops at the start: never a calibration movement).
+    recording with nothing to measure raises ``CalibrationError``. Hops (free fall) are never taken for the
+    calibration's movement, by the guided calibration or by walking alone.
     """
     rate = batch.sampling_rate_hz
     if not len(batch):
@@ -191,13 +191,11 @@ def offline_series(batch: ImuBatch, *, calibration: Calibration | None = None, b
     quat, rest = offline_orientation(g.gyr_rps, g.acc_mps2, rate, backend=backend, hold=g.held,
                                      acausal=acausal_orientation, still=still)
     if calibration is None:
-        first = int(np.searchsorted(g.seq, calibrate_after_s * rate))
         calibrator = Calibrator(rate, method=calibration_method)
-        calibration = calibrator.update(g.seq[first:], g.acc_mps2[first:], g.gyr_rps[first:], quat[first:],
-                                        g.valid[first:])
+        calibration = calibrator.update(g.seq, g.acc_mps2, g.gyr_rps, quat, g.valid)
         if calibration is None and calibration_method == "walk":
             try:  # no standing phase (an import, a session started mid-walk): calibrate on walking alone
-                calibration = solve_walking_only(g.acc_mps2, quat, rate, first=first)
+                calibration = solve_walking_only(g.acc_mps2, quat, rate)
             except CalibrationError:
                 calibration = None
         if calibration is None and fallback is not None:

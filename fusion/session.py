@@ -274,11 +274,10 @@ def analyze(batch: ImuBatch, *, calibration: Calibration | None = None, backend:
     repetitions of that exercise are segmented too, after the calibration movement and away from walking.
     """
     rate = batch.sampling_rate_hz
-    hops = hop_block(batch.t_s, batch.acc_mps2)
+    hops = hop_block(batch.seq / rate, batch.acc_mps2)  # the series' clock (seq / rate), which the steps are on
     series, calibration = offline_series(batch, calibration=calibration, backend=backend,
                                          calibration_method=calibration_method,
-                                         acausal_orientation=acausal_orientation, fallback=fallback,
-                                         calibrate_after_s=0.0 if hops is None else hops[1])
+                                         acausal_orientation=acausal_orientation, fallback=fallback)
     if progress:
         progress(0.8)
     steps = detect_steps(series, sampling_rate_hz=rate, yaw_rate_rps=yaw_rate(series.rotation_deg, rate))

@@ -17,7 +17,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -766,15 +766,18 @@ def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return _read_sidecar(_paths(path)[1])
 
 
-def update_sidecar(path: str | os.PathLike[str], changes: Mapping[str, Any]) -> dict[str, Any]:
+def update_sidecar(path: str | os.PathLike[str],
+                   changes: Mapping[str, Any] | Callable[[dict[str, Any]], Mapping[str, Any]]) -> dict[str, Any]:
     """Merge ``changes`` into a finished recording's sidecar (attachments, a user's offset), atomically and
-    durably; returns the new metadata. The data file is never touched. A recording without a sidecar
-    (a killed process that never wrote one) cannot take attachments: ``RecordingError``."""
+    durably; returns the new metadata. ``changes`` may be a function of the sidecar as it is now, read just
+    before the write, so a change made meanwhile (an offset saved in Review during a long attach) is kept.
+    The data file is never touched. A recording without a sidecar (a killed process that never wrote one)
+    cannot take attachments: ``RecordingError``."""
     data, sidecar = _paths(path)
     meta = _read_sidecar(sidecar)
     if meta is None:
         raise RecordingError(f"{data} has no sidecar {sidecar.name} to list attachments in")
-    meta = {**meta, **changes}
+    meta = {**meta, **(changes(meta) if callable(changes) else changes)}
     _write_json_atomic(sidecar, meta, fsync=True)
     return meta
 

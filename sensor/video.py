@@ -67,6 +67,8 @@ def _size_text(size_bytes: int) -> str:
 
 def _check_file(path: Path) -> int:
     """Size checks before FFmpeg sees the file, so a 4 GB upload is refused without reading it."""
+    if path.is_dir():
+        raise VideoError(f"{path.name} is a folder, not a video: give the video file inside it.")
     if not path.is_file():
         raise VideoError(f"{path.name} does not exist (looked for {path}): check the file name.")
     size = path.stat().st_size
@@ -246,7 +248,10 @@ def _last_frame(container: av.container.InputContainer, stream: av.VideoStream, 
 
 
 def _pts_intervals(container: av.container.InputContainer, stream: av.VideoStream) -> np.ndarray:
-    """Intervals (s) between presentation times over the first seconds, from packets only (no decoding)."""
+    """Intervals (s) between presentation times over the first seconds, from packets only (no decoding).
+
+    Packets come in decode order: with B-frames the last ones read leave holes in presentation order, so only
+    the times more than half a second before where the scan stopped are used."""
     tb = stream.time_base
     assert tb is not None
     container.seek(0, stream=stream, backward=True)
@@ -257,7 +262,8 @@ def _pts_intervals(container: av.container.InputContainer, stream: av.VideoStrea
         pts.append(packet.pts)
         if (packet.pts - pts[0]) * tb > VFR_SCAN_S:
             break
-    return np.diff(np.sort(np.asarray(pts, dtype=np.int64))) * float(tb)
+    times = np.sort(np.asarray(pts, dtype=np.int64)) * float(tb)
+    return np.diff(times[times <= times[-1] - 0.5]) if len(times) else np.zeros(0)
 
 
 def _seek(container: av.container.InputContainer, stream: av.stream.Stream, origin: Fraction, start_s: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from importlib.resources import files
 from pathlib import Path
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from pelvio.app.analysis import analyze_recording
 from pelvio.app.record import record_simulation
+from pelvio.conventions import shown_digits
 from pelvio.dashboard import report
 from pelvio.dashboard.report_pdf import _Page, latin1, pdf_report
 from pelvio.fusion.session import SessionAnalysis
@@ -58,8 +60,10 @@ def test_walk_report_is_one_page_with_the_findings_numbers_and_plots(sim_recordi
     rows = report.comparison_tables(result)["Walking, per stance leg"]
     drop = next(r for r in report.side_table_rows(rows) if r[0] == "contralateral pelvic drop")
     assert " ".join(drop) in text, "the table row: metric, unit, left, right, SI, ratio"
-    right = report.fmt(result.side_values()["right"]["drop_deg"])
+    right = report.fmt(result.side_values()["right"]["drop_deg"], digits=shown_digits("deg"))
     assert f"R {right}" in text, "the left/right bars carry their values"
+    step_time = next(r for r in report.side_table_rows(rows) if r[0] == "step time")
+    assert all(re.fullmatch(r"\d\.\d\d", v) for v in step_time[2:4]), f"seconds to the hundredth: {step_time}"
     assert "Tilt (°)" in text and f"{result.duration_s:.0f} s" in text, "the angle timeline is drawn"
     median_tilt = report.fmt(result.angle_summary()["tilt"]["median"], "°")
     assert f"tilt {median_tilt}" in text

@@ -216,6 +216,23 @@ def test_an_uploaded_video_is_synced_attached_and_shown(page: Page, server, tmp_
     assert entries[1]["offset_s"] == pytest.approx(1.2, abs=1 / 30) and entries[1]["offset_source"] == "hops"
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
+def test_a_video_without_hops_can_be_attached_with_an_offset_given_by_hand(page: Page, server, tmp_path: Path):
+    _, recording = server
+    film = videos.film_simulation(tmp_path / "squats only.mp4", CONFIG, 12.0, audio=False, duration_s=6.0)
+    page.get_by_text("Attach another video").click()
+    page.locator("[data-testid=stFileUploader] input[type=file]").last.set_input_files(str(film))
+    expect(page.get_by_test_id("stAlert").filter(has_text="no hops were found")).to_be_visible(timeout=20000)
+    field = page.get_by_label("Offset (s): the recording's time when the video starts")
+    field.fill("12.000")
+    field.press("Enter")
+    page.get_by_role("button", name="Attach with this offset").click()
+    expect(page.get_by_text(re.compile(r"Attached squats only\.mp4: offset \+12\.000 s set by hand"))).to_be_visible(
+        timeout=20000)
+    entry = json.loads(recording.with_suffix(".json").read_text())["videos"][-1]
+    assert (entry["original_name"], entry["offset_s"], entry["offset_source"]) == ("squats only.mp4", 12.0, "user")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 # ----------------------------------------------------------------------------- the same page through AppTest (no browser)
 
 
@@ -246,3 +263,17 @@ def test_an_offset_pelvio_is_not_sure_of_is_flagged_beside_the_control(isolated:
     assert "only two hops were seen in the video." in warning and "nudge the offset" in warning
     offset = at.number_input(key=f"video_offset:{recording.parent / meta['videos'][0]['file']}")
     assert offset.value == pytest.approx(OFFSET_S, abs=0.04)
+
+
+def test_a_missing_preview_or_a_hand_edited_entry_does_not_break_review(isolated: Path, tmp_path: Path):
+    """The original plays when its browser copy was deleted; an entry that is not one, or a sync without its
+    offset, is passed over."""
+    recording = record_simulation(CONFIG, isolated, athlete="Ada")
+    attach(recording, videos.film_simulation(tmp_path / "phone.mp4", CONFIG, OFFSET_S, audio=False, duration_s=6.0))
+    meta = json.loads(recording.with_suffix(".json").read_text())
+    meta["videos"][0].update(preview="gone.preview.mp4", offset_source="user", sync={"method": "motion"})
+    meta["videos"].append("not an entry")
+    recording.with_suffix(".json").write_text(json.dumps(meta))
+    at = review()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("set by hand" in c.value for c in at.caption)

@@ -228,3 +228,26 @@ def test_the_guided_calibration_refuses_hops_after_a_long_stand():
         refusals.append(calibrator.state.refusal)
     assert "hop" in " ".join(refusals)
     assert calibrator.result is not None and calibrator.result.walk_s[0] > 3.0 + cfg.hop_landings_s[-1]
+
+
+@needs_real
+def test_hops_in_the_middle_of_a_real_walk_leave_its_calibration_alone():
+    """Three jumps later in a session (not a sync) must not move where the calibration is looked for."""
+    from pelvio.fusion.session import analyze
+    from pelvio.sensor.batch import ImuBatch
+
+    walk = next(w for w in REAL if w.name == "001 Test11 Trial1")
+    cfg = BodyConfig(activity="stand", sync_hops=3)
+    block, block_gyr = realwalks.with_sync_hops(walk, cfg)
+    n_block = len(block) - len(walk.acc_mps2)
+    k = int(60 * walk.rate_hz)
+    acc = np.vstack([walk.acc_mps2[:k], block[:n_block], walk.acc_mps2[k:]])
+    gyr = np.vstack([walk.gyr_rps[:k], block_gyr[:n_block], walk.gyr_rps[k:]])
+    seq = np.arange(len(acc))
+    spliced = analyze(ImuBatch(seq=seq, t_s=seq / walk.rate_hz, acc_mps2=acc, gyr_rps=gyr,
+                               sampling_rate_hz=walk.rate_hz))
+    plain = analyze(walk.batch())
+    assert spliced.calibration.method == plain.calibration.method == "walk"
+    assert spliced.calibration.quality == pytest.approx(plain.calibration.quality, abs=0.01)
+    early = plain.steps.ic_s < 55.0
+    np.testing.assert_allclose(spliced.steps.ic_s[: early.sum()], plain.steps.ic_s[early], atol=0.02)

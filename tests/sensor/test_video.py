@@ -229,3 +229,10 @@ def test_refuses_over_2_gb_without_reading_it(tmp_path: Path) -> None:
     sparse_file(path, MAX_VIDEO_BYTES + 1)  # zeros: reading it would say "not a video" instead
     msg = refused(path)
     assert "2.0 GB" in msg and "up to 2 GB" in msg and "trim" in msg
+
+
+@pytest.mark.parametrize("vfr", [False, True])
+def test_a_longer_h264_clip_is_judged_constant_or_variable_rightly(tmp_path: Path, vfr: bool) -> None:
+    """Longer than the 3 s the rate is judged on: the packets read last (B-frames, in decode order) must not
+    leave a hole that reads as a dropped frame."""
+    assert probe_video(clip(tmp_path, "six.mp4", duration_s=6.0, vfr=vfr)).variable_frame_rate is vfr
