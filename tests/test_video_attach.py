@@ -78,6 +78,15 @@ def test_a_user_offset_is_taken_as_given_and_can_be_nudged(recording, tmp_path, 
     assert main(["video", "offset", str(rec), "0.5"]) == 0
     meta = json.loads(rec.with_suffix(".json").read_text())
     assert meta["videos"][0]["offset_s"] == 0.5 and meta["videos"][0]["offset_source"] == "user"
+    assert main(["video", "offset", str(rec), "--by=-0.1"]) == 0
+    assert json.loads(rec.with_suffix(".json").read_text())["videos"][0]["offset_s"] == pytest.approx(0.4)
+    capsys.readouterr()
+    for bad in (["video", "offset", str(rec), "nan"], ["video", "attach", str(rec), str(video), "--offset", "inf"],
+                ["video", "render", str(rec), "-o", str(tmp_path / "c.mp4"), "--from", "nan"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(bad)
+        assert exit_.value.code == 2 and "must be a finite number" in capsys.readouterr().err
+    assert json.loads(rec.with_suffix(".json").read_text())["videos"][0]["offset_s"] == pytest.approx(0.4)
 
 
 def test_the_cli_reports_offset_and_confidence(recording, tmp_path, capsys):
