@@ -151,7 +151,7 @@ def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: 
         buf = np.empty(width * (video_h + panel.height) * 3 // 2, np.uint8)
         out_y, out_u, out_v = _planes(buf, width, video_h + panel.height)
         panel.paint_base(out_y[video_h:], out_u[video_h // 2:], out_v[video_h // 2:])
-        for t_video, yuv in _yuv_frames(src, info.rotation_deg, v0, v1, width, video_h):
+        for t_video, yuv in iter_frames(src, start_s=v0, stop_s=v1, width=width, height=video_h, fmt="yuv420p"):
             out_y[:video_h], out_u[:video_h // 2], out_v[:video_h // 2] = _planes(yuv.reshape(-1), width, video_h)
             panel.paint(t_video + offset_s, out_y[video_h:], out_u[video_h // 2:], out_v[video_h // 2:])
             yield t_video, buf.reshape(-1, width)
@@ -173,23 +173,8 @@ def transcode_preview(video_path: str | os.PathLike[str], out_path: str | os.Pat
     h = _even(min(max_height, info.display_height))
     w = _even(h * info.display_width / info.display_height)
     audio = audio_track(src, start_s=0.0, stop_s=info.duration_s) if info.has_audio else None
-    frames = _yuv_frames(src, info.rotation_deg, 0.0, None, w, h)
+    frames = iter_frames(src, width=w, height=h, fmt="yuv420p")
     return _write_mp4(out, frames, w, h, info.fps_avg, info.duration_s, audio, progress, 0)
-
-
-def _yuv_frames(src: Path, rotation_deg: int, start_s: float, stop_s: float | None, width: int,
-                height: int) -> Iterator[tuple[float, np.ndarray]]:
-    """Upright yuv420p frames of the given upright size with their video time.
-
-    Unrotated video comes as yuv420p straight from the decoder (no colour conversion at all). A rotated one comes
-    as RGB (the reader turns pixel arrays, which a packed yuv420p array is not) and goes back to yuv420p in swscale.
-    """
-    if rotation_deg % 360 == 0:
-        yield from iter_frames(src, start_s=start_s, stop_s=stop_s, width=width, height=height, fmt="yuv420p")
-        return
-    for t, rgb in iter_frames(src, start_s=start_s, stop_s=stop_s, width=width, height=height, fmt="rgb24"):
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        yield t, frame.reformat(format="yuv420p", dst_colorspace="itu709").to_ndarray()
 
 
 # ----------------------------------------------------------------------------- output

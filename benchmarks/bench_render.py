@@ -18,6 +18,7 @@ longer than ``STATIC_MAX_S`` (``--seconds 30``) measures the scrolling panel. No
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -38,9 +39,10 @@ from pelvio.app.clip import STATIC_MAX_S, ClipTrace, RepMark, render_clip
 OFFSET_S = 3.0  # recording time at video time 0: the recording starts before the phone
 
 
-def make_clip(path: Path, seconds: float, noise: float) -> None:
+def make_clip(path: Path, seconds: float, noise: float, rotation_deg: int = 0) -> None:
     make_hop_video(path, height_m=hops(np.arange(1.0, seconds - 1, 2.0).tolist()), duration_s=seconds, fps=30.0,
-                   size=(1280, 720), audio_clicks_s=np.arange(1.0, seconds - 1, 2.0).tolist(), noise=noise)
+                   size=(1280, 720), audio_clicks_s=np.arange(1.0, seconds - 1, 2.0).tolist(), noise=noise,
+                   rotation_deg=rotation_deg)
 
 
 def synthetic_trace(seconds: float) -> ClipTrace:
@@ -95,22 +97,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cpu", type=int, default=0, help="the one CPU to run on (default 0)")
     p.add_argument("--noise", type=float, default=0.02, help="per-pixel noise of the factory clip (default 0.02)")
     p.add_argument("--keep", type=Path, help="folder to keep the clip and outputs in (default: a temp folder)")
+    p.add_argument("--portrait", action="store_true",
+                   help="a phone's portrait clip: 1280x720 stored with a 90 degree tag, rendered at its default 720 wide")
+    p.add_argument("--json", type=Path, help="add the medians to this JSON file (under the clip's name)")
     args = p.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        src = folder / f"clip720_{args.seconds:g}s.mp4"
+        kind = "portrait" if args.portrait else "landscape"
+        src = folder / f"clip720_{kind}_{args.seconds:g}s.mp4"
         if not src.exists():
-            print(f"making a {args.seconds:g} s 1280x720 30 fps clip ...", flush=True)
-            make_clip(src, args.seconds, args.noise)
+            print(f"making a {args.seconds:g} s 1280x720 30 fps {kind} clip ...", flush=True)
+            make_clip(src, args.seconds, args.noise, rotation_deg=90 if args.portrait else 0)
         trace = synthetic_trace(args.seconds)
         plain, render = folder / "plain.mp4", folder / "render.mp4"
         a: list[tuple[float, float]] = []
         b: list[tuple[float, float]] = []
         for run in range(args.runs):
             a.append(timed(lambda: plain_reencode(src, plain)))
-            b.append(timed(lambda: render_clip(src, trace, OFFSET_S, render, width=1280, threads=1)))
+            b.append(timed(lambda: render_clip(src, trace, OFFSET_S, render, width=None if args.portrait else 1280,
+                                               threads=1)))
             print(f"run {run + 1}: plain {a[-1][0]:.2f} s, render {b[-1][0]:.2f} s", flush=True)
         with av.open(str(render)) as c:
             v = c.streams.video[0]
@@ -118,12 +125,19 @@ def main(argv: list[str] | None = None) -> None:
         wa, ca = statistics.median(x[0] for x in a), statistics.median(x[1] for x in a)
         wb, cb = statistics.median(x[0] for x in b), statistics.median(x[1] for x in b)
     mode = "scrolling" if args.seconds > STATIC_MAX_S else "static"
-    print(f"clip: {args.seconds:g} s 1280x720 30 fps H.264 + AAC, one CPU ({args.cpu}), medians of {args.runs}")
+    print(f"clip: {args.seconds:g} s 1280x720 30 fps H.264 + AAC ({kind}), one CPU ({args.cpu}), medians of {args.runs}")
     print(f"A plain re-encode 1280x720:         wall {wa:6.2f} s  cpu {ca:6.2f} s  {args.seconds / wa:5.2f}x real time")
     print(f"B render_clip {size} ({mode}): wall {wb:6.2f} s  cpu {cb:6.2f} s  {args.seconds / wb:5.2f}x real time"
           f"  ({n} frames)")
     print(f"B / A: wall {wb / wa:.2f}, cpu {cb / ca:.2f}   target: B at least 1x real time -> "
           f"{'met' if args.seconds / wb >= 1 else 'MISSED'}")
+    if args.json:
+        results = json.loads(args.json.read_text()) if args.json.exists() else {}
+        results[f"{kind} {args.seconds:g} s"] = {
+            "runs": args.runs, "plain_wall_s": wa, "plain_cpu_s": ca, "render_wall_s": wb, "render_cpu_s": cb,
+            "render_size": size, "panel": mode, "render_x_real_time": args.seconds / wb, "ratio_wall": wb / wa,
+            "ratio_cpu": cb / ca}
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

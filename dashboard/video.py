@@ -25,7 +25,7 @@ import streamlit as st
 
 from pelvio.app.clip import transcode_preview
 from pelvio.app.moments import moment_of
-from pelvio.app.video import AttachedVideo, attach, attached_videos, set_offset, video_time
+from pelvio.app.video import AttachedVideo, attach, attached_videos, clip_trace, set_offset, video_time
 from pelvio.dashboard import plots
 from pelvio.errors import PelvioError, SyncError
 from pelvio.fusion.session import SessionAnalysis
@@ -174,8 +174,9 @@ def _finite(values: np.ndarray) -> list[float | None]:
 
 
 def _payload(result: SessionAnalysis, video: AttachedVideo, seek: dict[str, Any] | None) -> dict[str, Any]:
-    """What the trace draws: the part of the recording the video shows, thinned for the screen."""
-    s = result.series
+    """What the trace draws: the part of the recording the video shows, thinned for the screen (the marks are a
+    rendered clip's, ``clip_trace``)."""
+    s, trace = result.series, clip_trace(result)
     t0 = max(video.offset_s, 0.0)
     t1 = min(video.offset_s + video.duration_s, result.duration_s) if math.isfinite(video.duration_s) else result.duration_s
     if t1 <= t0:
@@ -183,14 +184,11 @@ def _payload(result: SessionAnalysis, video: AttachedVideo, seek: dict[str, Any]
     m = (s.t_s >= t0) & (s.t_s <= t1)
     cols = plots.thin({"t": s.t_s[m], "obliquity": s.obliquity_deg[m], "tilt": s.tilt_deg[m], "shift_cm": s.shift_m[m] * 100},
                       TRACE_POINTS)
-    steps = result.steps
-    reps = [] if result.reps is None else list(zip(result.reps.start_s.tolist(), result.reps.end_s.tolist()))
     return {
         **{k: _finite(v) for k, v in cols.items()},
         "t0": t0, "t1": t1,
-        "steps": [[float(t), "unknown" if amb else str(side)]
-                  for t, side, amb in zip(steps.ic_s, steps.side, steps.ambiguous) if t0 <= t <= t1],
-        "reps": [[a, b, n] for n, (a, b) in enumerate(reps, 1) if b >= t0 and a <= t1],
+        "steps": [[t, side] for t, side in trace.steps if t0 <= t <= t1],
+        "reps": [[r.start_s, r.end_s, n] for n, r in enumerate(trace.reps, 1) if r.end_s >= t0 and r.start_s <= t1],
         "hops": list(result.sync_hops) if result.sync_hops else None,
         "offset_s": video.offset_s, "video_duration_s": video.duration_s if math.isfinite(video.duration_s) else 1e9,
         "player": PLAYER_KEY, "seek": seek,

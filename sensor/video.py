@@ -174,10 +174,22 @@ def _rotation_cw(frame: av.VideoFrame) -> int:
     return int(round(-frame.rotation / 90.0)) % 4 * 90
 
 
-def _upright(array: np.ndarray, rotation_deg: int) -> np.ndarray:
+def _upright(array: np.ndarray, rotation_deg: int, fmt: str = "rgb24") -> np.ndarray:
+    """The decoded picture turned upright. A planar yuv420p frame (PyAV's ``(h * 3 / 2, w)`` layout) is turned
+    plane by plane, which costs a copy instead of a colour conversion there and back."""
     if rotation_deg == 0:
         return array
-    return np.ascontiguousarray(np.rot90(array, k=-(rotation_deg // 90)))
+    k = -(rotation_deg // 90)
+    if fmt != "yuv420p":
+        return np.ascontiguousarray(np.rot90(array, k=k))
+    w = array.shape[1]
+    h = array.shape[0] * 2 // 3
+    n = w * h
+    flat = array.reshape(-1)
+    planes = (flat[:n].reshape(h, w), flat[n:n + n // 4].reshape(h // 2, w // 2),
+              flat[n + n // 4:n + n // 2].reshape(h // 2, w // 2))
+    turned = [np.rot90(p, k=k) for p in planes]
+    return np.concatenate([t.reshape(-1) for t in turned]).reshape(-1, turned[0].shape[1])
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
@@ -318,7 +330,7 @@ def iter_frames(path: str | os.PathLike[str], *, start_s: float = 0.0, stop_s: f
                     size = _scaled(stream, rotation, width, height)
                 if size is not None:
                     frame = frame.reformat(width=size[0], height=size[1], format=fmt)
-                yield t, _upright(frame.to_ndarray(format=fmt), rotation)
+                yield t, _upright(frame.to_ndarray(format=fmt), rotation, fmt)
         except (av.FFmpegError, EOFError):
             raise VideoError(f"{path.name} is damaged after {t:.2f} s (the pictures there cannot be decoded): "
                              "copy it again from the phone.") from None

@@ -236,3 +236,20 @@ def test_a_longer_h264_clip_is_judged_constant_or_variable_rightly(tmp_path: Pat
     """Longer than the 3 s the rate is judged on: the packets read last (B-frames, in decode order) must not
     leave a hole that reads as a dropped frame."""
     assert probe_video(clip(tmp_path, "six.mp4", duration_s=6.0, vfr=vfr)).variable_frame_rate is vfr
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_yuv420p_frames_are_turned_upright_plane_by_plane(tmp_path: Path, rotation: int) -> None:
+    """The renderer takes planar frames; each plane must be turned like the picture (compared with RGB frames
+    turned as arrays and converted in swscale)."""
+    import av
+
+    path = clip(tmp_path, f"r{rotation}.mp4", rotation_deg=rotation)
+    yuv = next(iter_frames(path, fmt="yuv420p"))[1]
+    rgb = next(iter_frames(path, fmt="rgb24"))[1]
+    h, w = rgb.shape[:2]
+    assert yuv.shape == (h * 3 // 2, w)
+    want = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    n = w * h
+    for got, ref in ((yuv.reshape(-1)[:n], want.reshape(-1)[:n]), (yuv.reshape(-1)[n:], want.reshape(-1)[n:])):
+        assert np.corrcoef(got.astype(float), ref.astype(float))[0, 1] > 0.95
