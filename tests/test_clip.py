@@ -191,3 +191,31 @@ def test_the_progress_bar_draws_only_on_a_terminal():
     assert piped.getvalue() == ""
     assert term.getvalue().count("\r") == 3  # 0.004 is still 0 %: not redrawn
     assert term.getvalue().endswith("▏ 100 %\n") and "rendering ▕" in term.getvalue()
+
+
+def test_the_cursor_is_where_the_frame_time_puts_it(rendered: dict[str, Path]):
+    """Static panel: the cursor's column is a straight line of the frame's recording time (video time + offset)."""
+    _, times, frames, _, _ = read(rendered["cfr"])
+    xs = np.array([cursor_x(f) for f in frames], float)
+    rec_t = np.array(times) + OFFSET_S
+    slope, intercept = np.polyfit(rec_t, xs, 1)
+    assert np.abs(xs - (slope * rec_t + intercept)).max() <= 2.0
+    assert slope > 0.6 * WIDTH / DURATION_S  # the plot spans most of the panel over the window
+
+
+def test_a_long_window_scrolls_under_a_fixed_cursor(tmp_path: Path):
+    """Over ``STATIC_MAX_S`` the trace moves and the cursor stays in the middle of the plot."""
+    from pelvio.app.clip import STATIC_MAX_S
+
+    src = tmp_path / "long.mp4"
+    make_hop_video(src, height_m=hops([1.0]), duration_s=STATIC_MAX_S + 3.0, size=(160, 120), fps=15.0)
+    t = np.arange(0.0, STATIC_MAX_S + 8.0, 0.01)
+    long_trace = ClipTrace(t, 3 * np.sin(t), 10 + np.cos(t), np.sin(t / 2), steps=[(float(s), "left") for s in t[::70]])
+    out = render_clip(src, long_trace, OFFSET_S, tmp_path / "long_clip.mp4", width=240)
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+    video_h = 240 * 120 // 160
+    panel = [f[video_h:] for f in frames]
+    reds = [int(np.argmax((p[..., 0].astype(int) - np.maximum(p[..., 1], p[..., 2])).mean(axis=0))) for p in panel]
+    assert max(reds) - min(reds) <= 2, "the cursor stays put"
+    assert np.abs(panel[0].astype(int) - panel[len(panel) // 2].astype(int)).mean() > 3, "the trace moves under it"
