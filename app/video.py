@@ -118,7 +118,8 @@ def find_offset(recording: Recording, info: VideoInfo) -> SyncResult:
     """Sync by the hops: the sounds of the landings when the video has audio and they match, else the frames'
     motion. ``SyncError`` (a plain sentence) when the hops are in neither."""
     batch = recording.batch
-    hops = sensor_hops(batch.t_s, batch.acc_mps2)
+    t_s = batch.seq / batch.sampling_rate_hz  # the analysis's clock (its series are on seq / rate), not arrival times
+    hops = sensor_hops(t_s, batch.acc_mps2)
     window = min(info.duration_s, SYNC_WINDOW_S)
     heard = None
     if info.has_audio:
@@ -129,7 +130,7 @@ def find_offset(recording: Recording, info: VideoInfo) -> SyncResult:
         return heard
     frame_s, motion = vertical_velocity_px(*gray_frames(info.path, start_s=0.0, stop_s=window))
     try:
-        seen = sync_by_motion(batch.t_s, vertical_velocity(batch.t_s, batch.acc_mps2, hops), hops, frame_s, motion)
+        seen = sync_by_motion(t_s, vertical_velocity(t_s, batch.acc_mps2, hops), hops, frame_s, motion)
     except SyncError:
         if heard is not None:
             return heard
