@@ -25,6 +25,7 @@ from test_e2e_browser import ARTIFACTS, STARTUP_TIMEOUT_S, free_port, launch, st
 
 from pelvio.app.analysis import analyze_recording, named_exercise
 from pelvio.app.launch import server_healthy
+from pelvio.app.moments import moment_of
 from pelvio.app.record import record_simulation
 from pelvio.app.video import attach
 from pelvio.dashboard import video as video_section
@@ -34,6 +35,9 @@ from pelvio.sensor.sim import SimConfig
 CONFIG = SimConfig(activity="squat", duration_s=24.0, sync_hops=3, seed=7)
 OFFSET_S = 0.37
 """Recording time at the video's start (the phone started recording 0.37 s after the sensor)."""
+WALK = SimConfig(activity="walk", duration_s=40.0, sync_hops=3, weak_side="right", drop_deg=6.0, seed=3)
+WALK_OFFSET_S = 0.8
+"""A walk with a weak right side, filmed for 30 s: its findings have moments to start the video at."""
 APP = str(files("pelvio.dashboard") / "app.py")
 VIDEO = "document.querySelector('.st-key-pelvio_player video')"
 
@@ -42,6 +46,8 @@ VIDEO = "document.querySelector('.st-key-pelvio_player video')"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("video_review")
     recordings = root / "recordings"
+    walk = record_simulation(WALK, recordings, athlete="Ada")  # older than the squat set, which Review opens first
+    attach(walk, videos.film_simulation(root / "walk.mp4", WALK, WALK_OFFSET_S, audio=True, duration_s=30.0))
     recording = record_simulation(CONFIG, recordings, athlete="Ada")
     film = videos.film_simulation(root / "phone.mp4", CONFIG, OFFSET_S, audio=True, duration_s=21.0)
     assert attach(recording, film).sync.sure
@@ -231,6 +237,27 @@ def test_a_video_without_hops_can_be_attached_with_an_offset_given_by_hand(page:
     entry = json.loads(recording.with_suffix(".json").read_text())["videos"][-1]
     assert (entry["original_name"], entry["offset_s"], entry["offset_source"]) == ("squats only.mp4", 12.0, "user")
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_a_row_of_the_findings_starts_the_video_where_the_finding_shows_most(page: Page, server):
+    _, recording = server
+    walk = next(recording.parent.glob("*sim-walk.arrows"))
+    result = analyze_recording(read_recording(walk))
+    shown = [t for f in result.flags if (t := moment_of(f, result)) is not None]
+    assert shown, "the weak right side must give a finding with a moment"
+    page.get_by_test_id("stSelectbox").filter(has_text="Recording").click()
+    page.get_by_role("option", name=re.compile("sim-walk")).click()
+    expect(page.get_by_text("walk.mp4", exact=True)).to_be_visible(timeout=30000)
+    page.wait_for_function(f"{VIDEO} && {VIDEO}.readyState >= 2", timeout=15000)
+    page.evaluate("window.watching = false")  # a new video element
+    page.get_by_role("tab", name=f"Findings ({len(shown)})").click()
+    table = page.locator(".st-key-video_flags")
+    expect(table).to_be_visible()
+    box = table.bounding_box()
+    assert box is not None
+    watch_seeks(page)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first finding
+    assert one_seek(page) == pytest.approx(shown[0] - WALK_OFFSET_S - video_section.LEAD_IN_S, abs=0.1)
 
 
 # ----------------------------------------------------------------------------- the same page through AppTest (no browser)
