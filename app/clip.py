@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pelvio.conventions import shown, shown_digits
 from pelvio.errors import PelvioError
-from pelvio.sensor.video import audio_track, iter_frames, probe_video
+from pelvio.sensor.video import audio_track, iter_frames, probe_video, yuv420p_planes
 
 TIME_BASE = Fraction(1, 90000)
 """Output video time base: the MP4 norm, fine enough to keep a phone's variable frame times as they were."""
@@ -149,10 +149,10 @@ def render_clip(video_path: str | os.PathLike[str], trace: ClipTrace, offset_s: 
 
     def frames() -> Iterator[tuple[float, np.ndarray]]:
         buf = np.empty(width * (video_h + panel.height) * 3 // 2, np.uint8)
-        out_y, out_u, out_v = _planes(buf, width, video_h + panel.height)
+        out_y, out_u, out_v = yuv420p_planes(buf, width, video_h + panel.height)
         panel.paint_base(out_y[video_h:], out_u[video_h // 2:], out_v[video_h // 2:])
         for t_video, yuv in iter_frames(src, start_s=v0, stop_s=v1, width=width, height=video_h, fmt="yuv420p"):
-            out_y[:video_h], out_u[:video_h // 2], out_v[:video_h // 2] = _planes(yuv.reshape(-1), width, video_h)
+            out_y[:video_h], out_u[:video_h // 2], out_v[:video_h // 2] = yuv420p_planes(yuv.reshape(-1), width, video_h)
             panel.paint(t_video + offset_s, out_y[video_h:], out_u[video_h // 2:], out_v[video_h // 2:])
             yield t_video, buf.reshape(-1, width)
 
@@ -470,13 +470,6 @@ def _finite_runs(values: np.ndarray) -> list[slice]:
     ok = np.concatenate([[False], np.isfinite(values), [False]])
     edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
     return [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-
-
-def _planes(flat: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Y, U and V views into a packed yuv420p buffer (PyAV's ``(height * 3 / 2, width)`` layout)."""
-    n = width * height
-    return (flat[:n].reshape(height, width), flat[n:n + n // 4].reshape(height // 2, width // 2),
-            flat[n + n // 4:n + n // 2].reshape(height // 2, width // 2))
 
 
 def _rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

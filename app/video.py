@@ -188,7 +188,7 @@ def attach(recording_path: str | os.PathLike[str], video_path: str | os.PathLike
     the video is known to be readable. Raises a ``PelvioError`` with one plain
     sentence, having written nothing, when the video cannot be read, has no hops or does not overlap."""
     recording = read_recording(recording_path)
-    if read_sidecar(recording.path) is None:
+    if not recording.sidecar_path.is_file():  # read_recording fell back on the header's metadata
         raise VideoError(f"{recording.path.name} has no sidecar {recording.sidecar_path.name} to list a video in")
     info = probe_video(video_path)
     result = None

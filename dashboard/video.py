@@ -176,14 +176,14 @@ def _finite(values: np.ndarray) -> list[float | None]:
 def _payload(result: SessionAnalysis, video: AttachedVideo, seek: dict[str, Any] | None) -> dict[str, Any]:
     """What the trace draws: the part of the recording the video shows, thinned for the screen (the marks are a
     rendered clip's, ``clip_trace``)."""
-    s, trace = result.series, clip_trace(result)
+    trace = clip_trace(result)
     t0 = max(video.offset_s, 0.0)
     t1 = min(video.offset_s + video.duration_s, result.duration_s) if math.isfinite(video.duration_s) else result.duration_s
     if t1 <= t0:
         t0, t1 = 0.0, result.duration_s
-    m = (s.t_s >= t0) & (s.t_s <= t1)
-    cols = plots.thin({"t": s.t_s[m], "obliquity": s.obliquity_deg[m], "tilt": s.tilt_deg[m], "shift_cm": s.shift_m[m] * 100},
-                      TRACE_POINTS)
+    m = (trace.t_s >= t0) & (trace.t_s <= t1)
+    cols = plots.thin({"t": trace.t_s[m], "obliquity": trace.obliquity_deg[m], "tilt": trace.tilt_deg[m],
+                       "shift_cm": trace.shift_cm[m]}, TRACE_POINTS)
     return {
         **{k: _finite(v) for k, v in cols.items()},
         "t0": t0, "t1": t1,

@@ -101,9 +101,9 @@ def _peaks(x: np.ndarray, level: float, separation_n: int) -> np.ndarray:
     return np.array([g[np.argmax(x[g])] for g in groups])
 
 
-def impacts(t_s: np.ndarray, acc_mps2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every impact in a stretch of recording: (onset time, whether free fall came before it). A push-off
-    (free fall after it) is not an impact, however hard.
+def impacts(t_s: np.ndarray, acc_mps2: np.ndarray) -> np.ndarray:
+    """Onset time of every impact in a stretch of recording: a landing (free fall before it) or a tap (no
+    flight). A push-off (free fall after it, none before) is not an impact, however hard.
 
     The onset is where the specific force has risen ``ONSET_FRACTION`` of the way from its minimum in the
     0.15 s before the peak to the peak, interpolated between samples: the landing's first instant, not the
@@ -111,9 +111,9 @@ def impacts(t_s: np.ndarray, acc_mps2: np.ndarray) -> tuple[np.ndarray, np.ndarr
     t_s = np.asarray(t_s, dtype=float)
     g = np.linalg.norm(np.asarray(acc_mps2, dtype=float), axis=1) / GRAVITY_MPS2
     if len(t_s) < 3:
-        return np.zeros(0), np.zeros(0, bool)
+        return np.zeros(0)
     dt = float(np.median(np.diff(t_s)))
-    onsets, hops = [], []
+    onsets = []
     for p in _peaks(g, IMPACT_G, max(int(IMPACT_SEPARATION_S / dt), 1)):
         lo = max(p - int(0.15 / dt), 0)
         m = lo + int(np.argmin(g[lo:p + 1]))
@@ -127,8 +127,7 @@ def impacts(t_s: np.ndarray, acc_mps2: np.ndarray) -> tuple[np.ndarray, np.ndarr
         if flies_after and not flew_before:
             continue
         onsets.append(onset)
-        hops.append(flew_before)
-    return np.asarray(onsets), np.asarray(hops, bool)
+    return np.asarray(onsets)
 
 
 def find_pattern(times_s: np.ndarray, *, quiet_s: float = QUIET_AROUND_S) -> np.ndarray | None:
@@ -150,7 +149,7 @@ def sensor_hops(t_s: np.ndarray, acc_mps2: np.ndarray) -> np.ndarray:
     """The three sync landings (recording time) in the recording's first ``SEARCH_S``; ``SyncError`` if none."""
     t_s = np.asarray(t_s, dtype=float)
     keep = t_s < (t_s[0] if len(t_s) else 0.0) + SEARCH_S
-    onset, hop = impacts(t_s[keep], np.asarray(acc_mps2)[keep])
+    onset = impacts(t_s[keep], np.asarray(acc_mps2)[keep])
     trio = find_pattern(onset)
     if trio is None:
         raise SyncError(f"no three hops (or taps) about a second apart were found in the recording's first "
@@ -306,8 +305,7 @@ def sync_by_motion(t_s: np.ndarray, velocity_mps: np.ndarray, hops_s: np.ndarray
     if len(video) < n:
         raise SyncError("the video is shorter than the hops in the recording")
     r = _sliding_pearson(video, tmpl)
-    order = np.argsort(r)[::-1]
-    k = int(order[0])
+    k = int(np.argmax(r))
     offsets = lo_rec - grid_v[:len(r)]
     far = np.abs(offsets - offsets[k]) > 0.5
     runner_up = float(r[far].max()) if far.any() else 0.0
@@ -344,11 +342,11 @@ def _sliding_pearson(x: np.ndarray, tmpl: np.ndarray) -> np.ndarray:
     return dots / n / (np.sqrt(var) + 1e-12)
 
 
-def _pearson_at(offset: float, frame_s: np.ndarray, motion: np.ndarray, t_s: np.ndarray, speed: np.ndarray,
+def _pearson_at(offset: float, frame_s: np.ndarray, motion: np.ndarray, t_s: np.ndarray, velocity_mps: np.ndarray,
                 lo_rec: float, hi_rec: float) -> float:
     rec = frame_s + offset
     keep = (rec >= lo_rec) & (rec <= hi_rec)
     if np.count_nonzero(keep) < 5:
         return -1.0
-    a, b = motion[keep], np.interp(rec[keep], t_s, speed)
+    a, b = motion[keep], np.interp(rec[keep], t_s, velocity_mps)
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else -1.0

@@ -22,7 +22,8 @@ import numpy as np
 
 from pelvio.errors import VideoError
 
-__all__ = ["MAX_VIDEO_BYTES", "VideoError", "VideoInfo", "audio_track", "gray_frames", "iter_frames", "probe_video"]
+__all__ = ["MAX_VIDEO_BYTES", "VideoError", "VideoInfo", "audio_track", "gray_frames", "iter_frames", "probe_video",
+           "yuv420p_planes"]
 
 MAX_VIDEO_BYTES = 2 * 1024**3
 PROBE_FRAMES = 5  # decoded at the start: enough to catch a file that opens but cannot be decoded
@@ -174,6 +175,13 @@ def _rotation_cw(frame: av.VideoFrame) -> int:
     return int(round(-frame.rotation / 90.0)) % 4 * 90
 
 
+def yuv420p_planes(flat: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U and V views into a packed yuv420p buffer (PyAV's ``(height * 3 / 2, width)`` layout, flattened)."""
+    n = width * height
+    return (flat[:n].reshape(height, width), flat[n:n + n // 4].reshape(height // 2, width // 2),
+            flat[n + n // 4:n + n // 2].reshape(height // 2, width // 2))
+
+
 def _upright(array: np.ndarray, rotation_deg: int, fmt: str = "rgb24") -> np.ndarray:
     """The decoded picture turned upright. A planar yuv420p frame (PyAV's ``(h * 3 / 2, w)`` layout) is turned
     plane by plane, which costs a copy instead of a colour conversion there and back."""
@@ -182,12 +190,7 @@ def _upright(array: np.ndarray, rotation_deg: int, fmt: str = "rgb24") -> np.nda
     k = -(rotation_deg // 90)
     if fmt != "yuv420p":
         return np.ascontiguousarray(np.rot90(array, k=k))
-    w = array.shape[1]
-    h = array.shape[0] * 2 // 3
-    n = w * h
-    flat = array.reshape(-1)
-    planes = (flat[:n].reshape(h, w), flat[n:n + n // 4].reshape(h // 2, w // 2),
-              flat[n + n // 4:n + n // 2].reshape(h // 2, w // 2))
+    planes = yuv420p_planes(array.reshape(-1), array.shape[1], array.shape[0] * 2 // 3)
     turned = [np.rot90(p, k=k) for p in planes]
     return np.concatenate([t.reshape(-1) for t in turned]).reshape(-1, turned[0].shape[1])
 
