@@ -100,6 +100,18 @@ def watch_seeks(page: Page) -> None:
                   "e => seeks.push(e.target.currentTime)); window.watching = true; }")
 
 
+def click_row(page: Page, table_key: str, row: int) -> float:
+    """Click row ``row`` (0 = the first) of a selectable table by its selection box; where the video landed."""
+    table = page.locator(f".st-key-{table_key}")
+    table.scroll_into_view_if_needed()
+    expect(table).to_be_visible()
+    box = table.bounding_box()
+    assert box is not None
+    watch_seeks(page)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)  # rows of 35 px under a 35 px header
+    return one_seek(page)
+
+
 def one_seek(page: Page) -> float:
     """Where the video landed after the one seek a click asked for (a second, different one is a bug: two
     loops of the trace's script once fought over old and new jumps)."""
@@ -132,13 +144,7 @@ def test_a_row_of_the_rep_table_starts_the_video_at_that_rep(page: Page, server)
     reps = analyze_recording(rec, exercise=named_exercise(rec)).reps
     assert reps is not None and len(reps) >= 1
     expected = reps.start_s[0] - OFFSET_S - video_section.LEAD_IN_S
-    table = page.locator(".st-key-review_reps")
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    assert box is not None
-    watch_seeks(page)
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box, under the header
-    assert one_seek(page) == pytest.approx(expected, abs=0.1)
+    assert click_row(page, "review_reps", 0) == pytest.approx(expected, abs=0.1)
     page.wait_for_function(f"!{VIDEO}.paused", timeout=5000)  # and it plays
 
 
@@ -147,13 +153,8 @@ def test_a_row_of_the_step_table_starts_the_video_at_that_step(page: Page, serve
     rec = read_recording(recording)
     steps = analyze_recording(rec, exercise=named_exercise(rec)).steps
     page.get_by_role("tab", name=f"Steps ({len(steps)})").click()
-    table = page.locator(".st-key-video_steps")
-    expect(table).to_be_visible()
-    box = table.bounding_box()
-    assert box is not None
-    watch_seeks(page)
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # the second row
-    assert one_seek(page) == pytest.approx(steps.ic_s[1] - OFFSET_S - video_section.LEAD_IN_S, abs=0.1)
+    assert click_row(page, "video_steps", 1) == pytest.approx(steps.ic_s[1] - OFFSET_S - video_section.LEAD_IN_S,
+                                                              abs=0.1)
 
 
 def test_clicking_the_trace_seeks_the_video(page: Page):
@@ -245,19 +246,17 @@ def test_a_row_of_the_findings_starts_the_video_where_the_finding_shows_most(pag
     result = analyze_recording(read_recording(walk))
     shown = [t for f in result.flags if (t := moment_of(f, result)) is not None]
     assert shown, "the weak right side must give a finding with a moment"
-    page.get_by_test_id("stSelectbox").filter(has_text="Recording").click()
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=15000)  # the last attach's rerun is over
+    picker = page.get_by_role("combobox", name="Recording")
+    picker.focus()
+    picker.press("ArrowDown")  # opens the list; a click may only focus the box while the page settles
     page.get_by_role("option", name=re.compile("sim-walk")).click()
     expect(page.get_by_text("walk.mp4", exact=True)).to_be_visible(timeout=30000)
     page.wait_for_function(f"{VIDEO} && {VIDEO}.readyState >= 2", timeout=15000)
     page.evaluate("window.watching = false")  # a new video element
     page.get_by_role("tab", name=f"Findings ({len(shown)})").click()
-    table = page.locator(".st-key-video_flags")
-    expect(table).to_be_visible()
-    box = table.bounding_box()
-    assert box is not None
-    watch_seeks(page)
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first finding
-    assert one_seek(page) == pytest.approx(shown[0] - WALK_OFFSET_S - video_section.LEAD_IN_S, abs=0.1)
+    assert click_row(page, "video_flags", 0) == pytest.approx(shown[0] - WALK_OFFSET_S - video_section.LEAD_IN_S,
+                                                              abs=0.1)
 
 
 # ----------------------------------------------------------------------------- the same page through AppTest (no browser)

@@ -89,13 +89,19 @@ def test_sim_of_a_polar_sensor_is_primed_with_its_start_response():
     assert np.median(np.linalg.norm(got.acc_mps2, axis=1)) == pytest.approx(9.81, rel=0.02)
 
 
-def test_sim_is_paced_at_its_speed():
-    source = open_source("sim:walk?speed=10")
+def paced(spec: str, reads: int) -> tuple[Source, int, float]:
+    """(the source, samples, wall seconds) of ``reads`` reads of 0.1 s from it, started then stopped."""
+    source = open_source(spec)
     source.start()
     t0 = time.monotonic()
-    n = sum(len(source.read(0.1)) for _ in range(10))  # 1 simulated second
+    n = sum(len(source.read(0.1)) for _ in range(reads))
     elapsed = time.monotonic() - t0
     source.stop()
+    return source, n, elapsed
+
+
+def test_sim_is_paced_at_its_speed():
+    source, n, elapsed = paced("sim:walk?speed=10", 10)  # 1 simulated second
     assert 0.08 <= elapsed < 0.5, elapsed
     assert 90 <= n <= 100 and source.newest_arrival_wall_s <= time.time()
 
@@ -115,12 +121,7 @@ def test_file_replays_every_sample_of_the_recording(walk_recording: Path):
 
 
 def test_file_is_paced_on_its_own_clock(walk_recording: Path):
-    source = open_source(f"file:{walk_recording.with_suffix('.json')}?speed=20")  # the sidecar names it too
-    source.start()
-    t0 = time.monotonic()
-    n = sum(len(source.read(0.1)) for _ in range(20))  # 2 recorded seconds
-    elapsed = time.monotonic() - t0
-    source.stop()
+    _, n, elapsed = paced(f"file:{walk_recording.with_suffix('.json')}?speed=20", 20)  # 2 s; the sidecar names it too
     assert 0.09 <= elapsed < 0.5, elapsed
     assert 190 <= n <= 200
 
